@@ -1,0 +1,1 @@
+//! calm-client (under construction).

@@ -1,0 +1,1 @@
+//! calm-mock (under construction).

@@ -1,0 +1,1 @@
+//! calm-ratelimit (under construction).

@@ -1,0 +1,1 @@
+//! calm-retry (under construction).

@@ -1,0 +1,1 @@
+//! calm facade (under construction).
