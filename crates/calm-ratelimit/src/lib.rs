@@ -1,1 +1,82 @@
-//! calm-ratelimit (under construction).
+//! A shared, fair, exact pacer for tower clients of rate-limited HTTP APIs, that listens to
+//! the server.
+//!
+//! # Overview
+//!
+//! [`RateLimitLayer`] wraps any `Service<http::Request<B>>` (a hyper-util client, a tonic
+//! channel, an axum `Router` under test) in [`RateLimit`]. Every clone of the layer and of its
+//! services shares one [`Limiter`], so a stack cloned per task still enforces one budget.
+//!
+//! - **Exact**: each [`Quota`] (n per second, minute, hour, day or custom period, with a burst)
+//!   is enforced by GCRA over [`tokio::time::Instant`], so tests run hours of schedule on
+//!   paused time. Several quotas (say 10/s and 5000/h) are admitted atomically.
+//! - **Fair**: a request reserves the earliest instant every quota admits at the moment it
+//!   asks, then sleeps once until it. Callers are served in the order they asked; no polling,
+//!   no thundering herd.
+//! - **Bounded**: with [`max_wait`](RateLimitLayer::max_wait) a caller whose place is too far
+//!   away fails at once with [`error::MaxWaitExceeded`], naming when it could have gone.
+//! - **Cancellable**: a caller dropped before its instant gives its place back, and the callers
+//!   behind it move up (see [`backend`] for exactly what is refunded).
+//! - **Listening**: a 429 with `Retry-After`, or quota headers saying nothing remains
+//!   ([`hints`]), pause *every* caller of the limiter until the reset, capped by
+//!   [`max_pause`](RateLimitLayer::max_pause).
+//! - **Observable**: [`Limiter::snapshot`] gives the next free instant, the pause in force,
+//!   the server's last report, and how many requests waited how long.
+//!
+//! Put it *inside* a retry layer: every retry is a request the server counts, so it pays
+//! for its place like any other.
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! use std::num::NonZeroU32;
+//! use std::time::Duration;
+//! use calm_ratelimit::{Quota, RateLimitLayer};
+//! use tokio::time::Instant;
+//! use tower::{Layer, ServiceExt};
+//!
+//! // 60 per minute: one request every second, shared by every clone.
+//! let layer = RateLimitLayer::new(Quota::per_minute(NonZeroU32::new(60).unwrap()));
+//! # let backend = tower::service_fn(|_req: http::Request<()>| async {
+//! #     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+//! # });
+//! let svc = layer.layer(backend);
+//!
+//! let start = Instant::now();
+//! let tasks: Vec<_> = (0..3)
+//!     .map(|_| tokio::spawn(svc.clone().oneshot(http::Request::new(()))))
+//!     .collect();
+//! for task in tasks {
+//!     task.await.unwrap().unwrap();
+//! }
+//! // Three requests: at 0 s, 1 s and 2 s.
+//! assert_eq!(start.elapsed(), Duration::from_secs(2));
+//! assert_eq!(layer.limiter().snapshot().waits, 2);
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! None: the crate depends on `http`, `tokio` (time), `tower-service`, `tower-layer`,
+//! `httpdate` and `tracing` only, never on hyper.
+
+pub mod backend;
+pub mod error;
+mod future;
+pub mod hints;
+mod layer;
+mod limiter;
+mod quota;
+mod service;
+mod snapshot;
+
+pub use crate::error::BoxError;
+pub use crate::future::ResponseFuture;
+pub use crate::hints::WallClock;
+pub use crate::layer::{RateLimitLayer, DEFAULT_MAX_PAUSE};
+pub use crate::limiter::{Acquire, Limiter};
+pub use crate::quota::Quota;
+pub use crate::service::RateLimit;
+pub use crate::snapshot::Snapshot;

@@ -1,0 +1,134 @@
+use super::future::ResponseFuture;
+use crate::BaseUrl;
+use http::header::{HeaderMap, MaxSizeReached};
+use http::Request;
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::BoxError;
+use tower_service::Service;
+
+/// A service that resolves each request against one base URL and adds default headers before
+/// calling the inner service; made by [`SharedClientLayer`](crate::SharedClientLayer). See the
+/// [module docs](crate::shared).
+///
+/// # Errors
+///
+/// [`tower::BoxError`]: a [`ResolveError`](crate::error::ResolveError) for a refused request
+/// (the inner service is not called), or the inner service's error.
+///
+/// # Clone
+///
+/// A clone shares the base URL and the default headers (`Arc`) and clones the inner service.
+///
+/// ```
+/// use calm_client::{error::ResolveError, SharedClientLayer};
+/// use http::{Request, Response};
+/// use tower::{Layer, ServiceExt};
+///
+/// # tokio_test::block_on(async {
+/// # let backend = tower::service_fn(|_req: Request<()>| async move {
+/// #     Ok::<_, std::convert::Infallible>(Response::new(()))
+/// # });
+/// let client = SharedClientLayer::new("https://api.example.com/v1")?.layer(backend);
+/// let err = client
+///     .oneshot(Request::get("https://other.example/v1/x").body(())?)
+///     .await
+///     .unwrap_err();
+/// assert!(err.downcast_ref::<ResolveError>().is_some());
+/// # Ok::<(), tower::BoxError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct SharedClient<S> {
+    inner: S,
+    base: BaseUrl,
+    headers: Arc<HeaderMap>,
+}
+
+impl<S> SharedClient<S> {
+    pub(crate) fn from_parts(inner: S, base: BaseUrl, headers: Arc<HeaderMap>) -> Self {
+        SharedClient {
+            inner,
+            base,
+            headers,
+        }
+    }
+
+    /// The base URL requests are resolved against.
+    pub fn base_url(&self) -> &BaseUrl {
+        &self.base
+    }
+
+    /// The default headers added to requests that lack them.
+    pub fn default_headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes `self`, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B> Service<Request<B>> for SharedClient<S>
+where
+    S: Service<Request<B>>,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        match self.base.resolve(req.uri()) {
+            Ok(uri) => *req.uri_mut() = uri,
+            Err(error) => return ResponseFuture::refused(error.into()),
+        }
+        if let Err(error) = add_defaults(req.headers_mut(), &self.headers) {
+            return ResponseFuture::refused(error.into());
+        }
+        ResponseFuture::called(self.inner.call(req))
+    }
+}
+
+/// Adds every default header whose name the request does not carry.
+fn add_defaults(headers: &mut HeaderMap, defaults: &HeaderMap) -> Result<(), MaxSizeReached> {
+    if headers.is_empty() {
+        // NOTE: cloning copies the whole table at once instead of hashing each name again.
+        headers.clone_from(defaults);
+        return Ok(());
+    }
+    for name in defaults.keys() {
+        if !headers.contains_key(name) {
+            for value in defaults.get_all(name) {
+                headers.try_append(name.clone(), value.clone())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl<S: fmt::Debug> fmt::Debug for SharedClient<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedClient")
+            .field("inner", &self.inner)
+            .field("base", &self.base)
+            .field("default_headers", &self.headers)
+            .finish()
+    }
+}

@@ -1,0 +1,210 @@
+use super::service::{Hyper, Transport};
+use super::TransportError;
+use http_body::Body;
+use hyper_rustls::HttpsConnectorBuilder;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::pki_types::CertificateDer;
+use rustls::RootCertStore;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::BoxError;
+use tower_http::follow_redirect::policy::{FilterCredentials, Limited, PolicyExt};
+use tower_http::follow_redirect::FollowRedirect;
+
+/// Configures a [`Transport`]; made by [`Transport::builder`]. See the
+/// [module docs](super#defaults) for the defaults.
+///
+/// ```
+/// use calm_client::transport::Transport;
+/// use std::time::Duration;
+///
+/// # fn main() -> Result<(), tower::BoxError> {
+/// let transport: Transport = Transport::builder()
+///     .connect_timeout(Duration::from_secs(3))
+///     .pool_idle_timeout(Duration::from_secs(30))
+///     .max_redirects(3)
+///     .build()?;
+/// # drop(transport);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct TransportBuilder {
+    roots: Vec<Vec<u8>>,
+    pub(crate) settings: Settings,
+}
+
+/// The settings a built transport keeps for its `Debug` output.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    built_in_roots: bool,
+    https_only: bool,
+    connect_timeout: Option<Duration>,
+    pool_idle_timeout: Option<Duration>,
+    pool_max_idle_per_host: usize,
+    tcp_nodelay: bool,
+    tcp_keepalive: Option<Duration>,
+    max_redirects: usize,
+}
+
+impl Default for TransportBuilder {
+    fn default() -> Self {
+        TransportBuilder {
+            roots: Vec::new(),
+            settings: Settings {
+                built_in_roots: true,
+                https_only: false,
+                connect_timeout: Some(Duration::from_secs(10)),
+                pool_idle_timeout: Some(Duration::from_secs(90)),
+                pool_max_idle_per_host: usize::MAX,
+                tcp_nodelay: true,
+                tcp_keepalive: Some(Duration::from_secs(60)),
+                max_redirects: 10,
+            },
+        }
+    }
+}
+
+impl TransportBuilder {
+    /// A builder with the [defaults](super#defaults).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Trusts one more root certificate, given in DER form (for a private CA, or a test
+    /// server's self-signed certificate). It is checked by [`build`](Self::build).
+    pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.roots.push(der.into());
+        self
+    }
+
+    /// Whether to trust the Mozilla root certificates bundled by `webpki-roots` (default
+    /// on). Turn off to trust only the roots you add.
+    pub fn tls_built_in_root_certs(mut self, enabled: bool) -> Self {
+        self.settings.built_in_roots = enabled;
+        self
+    }
+
+    /// Refuse plain `http` URIs (as a [`Connect`](super::TransportErrorKind::Connect) error,
+    /// before any connection is made). Default off.
+    pub fn https_only(mut self, enabled: bool) -> Self {
+        self.settings.https_only = enabled;
+        self
+    }
+
+    /// How long a TCP connect may take, `None` for no limit (default 10 s). When a name
+    /// resolves to several addresses, the time is shared among them. The TLS handshake is
+    /// not included: bound it with a timeout above the transport.
+    pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.settings.connect_timeout = timeout.into();
+        self
+    }
+
+    /// How long an idle pooled connection is kept, `None` to keep it until the server closes
+    /// it (default 90 s).
+    pub fn pool_idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.settings.pool_idle_timeout = timeout.into();
+        self
+    }
+
+    /// The most idle connections kept per origin (default unlimited); `0` disables reuse.
+    pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
+        self.settings.pool_max_idle_per_host = max;
+        self
+    }
+
+    /// Whether to set `TCP_NODELAY` on connections (default on: requests are small and
+    /// latency matters more than packet count).
+    pub fn tcp_nodelay(mut self, enabled: bool) -> Self {
+        self.settings.tcp_nodelay = enabled;
+        self
+    }
+
+    /// The TCP keepalive idle time, `None` to leave keepalive off (default 60 s), so dead
+    /// pooled connections are noticed.
+    pub fn tcp_keepalive(mut self, time: impl Into<Option<Duration>>) -> Self {
+        self.settings.tcp_keepalive = time.into();
+        self
+    }
+
+    /// The most redirects followed in a row (default 10); `0` returns every redirect as it
+    /// is. Past the limit, the last redirect response is returned.
+    pub fn max_redirects(mut self, max: usize) -> Self {
+        self.settings.max_redirects = max;
+        self
+    }
+
+    /// Builds the transport for request body type `B`. Needs no runtime; connections are
+    /// made on the Tokio runtime that sends the first request.
+    ///
+    /// # Errors
+    ///
+    /// A [`TransportError`] of kind [`Config`](super::TransportErrorKind::Config) when an
+    /// added root certificate is not a valid DER X.509 certificate, when no root certificate
+    /// is left (built-in roots off and none added), or when rustls rejects the configuration.
+    pub fn build<B>(self) -> Result<Transport<B>, TransportError>
+    where
+        B: Body + Send,
+        B::Data: Send,
+    {
+        let settings = self.settings;
+        let mut roots = RootCertStore::empty();
+        if settings.built_in_roots {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        for (index, der) in self.roots.into_iter().enumerate() {
+            roots.add(CertificateDer::from(der)).map_err(|e| {
+                TransportError::config(
+                    format!(
+                        "root certificate #{} is not a valid DER-encoded X.509 certificate",
+                        index + 1
+                    ),
+                    Some(Box::new(e) as BoxError),
+                )
+            })?;
+        }
+        if roots.is_empty() {
+            return Err(TransportError::config(
+                "no root certificates: built-in roots are off and none were added",
+                None,
+            ));
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TransportError::config("rustls configuration", Some(Box::new(e))))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+
+        let mut http = HttpConnector::new();
+        // NOTE: the HTTPS connector hands `https` URIs to the TCP connector too.
+        http.enforce_http(false);
+        http.set_nodelay(settings.tcp_nodelay);
+        http.set_connect_timeout(settings.connect_timeout);
+        http.set_keepalive(settings.tcp_keepalive);
+        let connector = HttpsConnectorBuilder::new().with_tls_config(tls);
+        let connector = if settings.https_only {
+            connector.https_only()
+        } else {
+            connector.https_or_http()
+        };
+        let connector = connector.enable_http1().enable_http2().wrap_connector(http);
+
+        let client = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(settings.pool_idle_timeout)
+            .pool_max_idle_per_host(settings.pool_max_idle_per_host)
+            .build(connector);
+        let policy = Limited::new(settings.max_redirects)
+            .and::<_, B, TransportError>(FilterCredentials::new());
+        Ok(Transport::from_parts(
+            FollowRedirect::with_policy(Hyper::new(client), policy),
+            settings,
+        ))
+    }
+}

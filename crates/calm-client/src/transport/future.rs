@@ -1,0 +1,114 @@
+//! The future of [`Transport`](super::Transport).
+
+use super::service::Hyper;
+use super::TransportError;
+use http::uri::{Authority, Scheme};
+use http::Response;
+use http_body::Body;
+use hyper::body::Incoming;
+use pin_project_lite::pin_project;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tower::BoxError;
+use tower_http::follow_redirect::policy::Standard;
+
+pin_project! {
+    /// The response future of [`Transport`](super::Transport).
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResponseFuture<B>
+    where
+        B: Body,
+        B: Send,
+        B: Unpin,
+        B: 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        #[pin]
+        inner: tower_http::follow_redirect::ResponseFuture<Hyper<B>, B, Standard>,
+    }
+}
+
+impl<B> ResponseFuture<B>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    pub(crate) fn new(
+        inner: tower_http::follow_redirect::ResponseFuture<Hyper<B>, B, Standard>,
+    ) -> Self {
+        ResponseFuture { inner }
+    }
+}
+
+impl<B> Future for ResponseFuture<B>
+where
+    B: Body + Default + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response<Incoming>, TransportError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
+impl<B> fmt::Debug for ResponseFuture<B>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+pin_project! {
+    /// One hop: hyper-util's future with its error classified.
+    pub(crate) struct HyperFuture {
+        #[pin]
+        inner: hyper_util::client::legacy::ResponseFuture,
+        scheme: Option<Scheme>,
+        authority: Option<Authority>,
+    }
+}
+
+impl HyperFuture {
+    pub(crate) fn new(
+        inner: hyper_util::client::legacy::ResponseFuture,
+        scheme: Option<Scheme>,
+        authority: Option<Authority>,
+    ) -> Self {
+        HyperFuture {
+            inner,
+            scheme,
+            authority,
+        }
+    }
+}
+
+impl Future for HyperFuture {
+    type Output = Result<Response<Incoming>, TransportError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        Poll::Ready(result.map_err(|error| {
+            TransportError::from_client(error, this.scheme.as_ref(), this.authority.as_ref())
+        }))
+    }
+}
+
+impl fmt::Debug for HyperFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HyperFuture")
+            .field("scheme", &self.scheme)
+            .field("authority", &self.authority)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,143 @@
+use super::builder::{Settings, TransportBuilder};
+use super::future::{HyperFuture, ResponseFuture};
+use super::TransportError;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use std::fmt;
+use std::task::{Context, Poll};
+use tower::BoxError;
+use tower_http::follow_redirect::policy::Standard;
+use tower_http::follow_redirect::FollowRedirect;
+use tower_service::Service;
+
+pub(crate) type Connector = HttpsConnector<HttpConnector>;
+
+/// calm's default transport: hyper-util's pooled client over rustls, following redirects;
+/// see the [module docs](super).
+///
+/// `Service<http::Request<B>>` with `Response = http::Response<hyper::body::Incoming>` and
+/// `Error = `[`TransportError`]. Always ready (the pool opens connections as needed).
+///
+/// # Clone
+///
+/// Clones share one connection pool and one TLS configuration.
+///
+/// ```
+/// use calm_client::transport::Transport;
+///
+/// # fn main() -> Result<(), calm_client::transport::TransportError> {
+/// let transport: Transport = Transport::builder().build()?;
+/// let other = transport.clone(); // same pool
+/// # drop(other);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Transport<B = Full<Bytes>> {
+    inner: FollowRedirect<Hyper<B>, Standard>,
+    settings: Settings,
+}
+
+impl Transport {
+    /// A builder with the [defaults](super#defaults).
+    pub fn builder() -> TransportBuilder {
+        TransportBuilder::new()
+    }
+}
+
+impl<B> Transport<B> {
+    pub(crate) fn from_parts(
+        inner: FollowRedirect<Hyper<B>, Standard>,
+        settings: Settings,
+    ) -> Self {
+        Transport { inner, settings }
+    }
+}
+
+impl<B> Clone for Transport<B> {
+    fn clone(&self) -> Self {
+        Transport {
+            inner: self.inner.clone(),
+            settings: self.settings,
+        }
+    }
+}
+
+impl<B> fmt::Debug for Transport<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> Service<Request<B>> for Transport<B>
+where
+    B: Body + Default + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Incoming>;
+    type Error = TransportError;
+    type Future = ResponseFuture<B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        ResponseFuture::new(self.inner.call(req))
+    }
+}
+
+/// hyper-util's client with its errors turned into [`TransportError`]s, below
+/// `FollowRedirect` so that every hop fails the same way.
+pub(crate) struct Hyper<B> {
+    client: Client<Connector, B>,
+}
+
+impl<B> Hyper<B> {
+    pub(crate) fn new(client: Client<Connector, B>) -> Self {
+        Hyper { client }
+    }
+}
+
+impl<B> Clone for Hyper<B> {
+    fn clone(&self) -> Self {
+        Hyper {
+            client: self.client.clone(),
+        }
+    }
+}
+
+impl<B> fmt::Debug for Hyper<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hyper").finish_non_exhaustive()
+    }
+}
+
+impl<B> Service<Request<B>> for Hyper<B>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Incoming>;
+    type Error = TransportError;
+    type Future = HyperFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let scheme = req.uri().scheme().cloned();
+        let authority = req.uri().authority().cloned();
+        HyperFuture::new(self.client.request(req), scheme, authority)
+    }
+}

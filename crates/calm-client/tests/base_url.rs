@@ -1,0 +1,405 @@
+//! Table-driven tests of `BaseUrl`: parsing, normalization, refusals, and `resolve`.
+#![allow(missing_docs)]
+
+use calm_client::error::{InvalidBaseUrlKind as P, ResolveErrorKind as R};
+use calm_client::{BaseUrl, IntoBaseUrl};
+use http::Uri;
+use std::collections::HashSet;
+
+/// `(input, Ok(normalized) | Err(kind))`.
+const PARSE: &[(&str, Result<&str, P>)] = &[
+    // Normalization.
+    ("https://api.example.com", Ok("https://api.example.com/")),
+    ("https://api.example.com/", Ok("https://api.example.com/")),
+    (
+        "https://api.example.com/v1",
+        Ok("https://api.example.com/v1/"),
+    ),
+    (
+        "https://api.example.com/v1/",
+        Ok("https://api.example.com/v1/"),
+    ),
+    (
+        "HTTPS://API.Example.COM:443/v1",
+        Ok("https://api.example.com/v1/"),
+    ),
+    ("http://api.example.com:80/", Ok("http://api.example.com/")),
+    (
+        "http://api.example.com:443/",
+        Ok("http://api.example.com:443/"),
+    ),
+    (
+        "https://api.example.com:80/",
+        Ok("https://api.example.com:80/"),
+    ),
+    ("http://127.0.0.1:8080", Ok("http://127.0.0.1:8080/")),
+    ("http://127.0.0.1:08080/x", Ok("http://127.0.0.1:8080/x/")),
+    ("http://h:/v1", Ok("http://h/v1/")),
+    ("http://[::1]:8080/", Ok("http://[::1]:8080/")),
+    ("http://[0:0:0:0:0:0:0:1]/", Ok("http://[::1]/")),
+    (
+        "https://[2001:DB8::1]:443/api",
+        Ok("https://[2001:db8::1]/api/"),
+    ),
+    ("https://h/a%2fb", Ok("https://h/a%2Fb/")),
+    ("https://h/v1//x", Ok("https://h/v1//x/")),
+    ("https://h/~user/a-b_c.d/", Ok("https://h/~user/a-b_c.d/")),
+    ("https://h/v1.2/...", Ok("https://h/v1.2/.../")),
+    (
+        "https://h/p;v=1/@:!$&'()*+,=",
+        Ok("https://h/p;v=1/@:!$&'()*+,=/"),
+    ),
+    (
+        "https://sub_domain.example.com",
+        Ok("https://sub_domain.example.com/"),
+    ),
+    // Refusals.
+    ("", Err(P::Empty)),
+    (" https://h/", Err(P::InvalidCharacter)),
+    ("https://h/v1\n", Err(P::InvalidCharacter)),
+    ("https://h/a b", Err(P::InvalidCharacter)),
+    ("api.example.com/v1", Err(P::MissingScheme)),
+    ("localhost:8080", Err(P::MissingScheme)),
+    ("https:/h/v1", Err(P::MissingScheme)),
+    ("//h/v1", Err(P::MissingScheme)),
+    ("ftp://h/", Err(P::UnsupportedScheme)),
+    ("ws://h/", Err(P::UnsupportedScheme)),
+    ("https://", Err(P::MissingHost)),
+    ("https:///v1", Err(P::MissingHost)),
+    ("http://:8080/", Err(P::MissingHost)),
+    ("https://user:pw@h/", Err(P::UserInfo)),
+    ("https://token@h/", Err(P::UserInfo)),
+    ("https://h/v1?key=1", Err(P::Query)),
+    ("https://h?", Err(P::Query)),
+    ("https://h/v1#top", Err(P::Fragment)),
+    ("https://h:0/", Err(P::InvalidPort)),
+    ("https://h:65536/", Err(P::InvalidPort)),
+    ("https://h:+80/", Err(P::InvalidPort)),
+    ("https://h:http/", Err(P::InvalidPort)),
+    ("https://[::1/", Err(P::InvalidHost)),
+    ("https://[not-v6]/", Err(P::InvalidHost)),
+    ("https://[fe80::1%25eth0]/", Err(P::InvalidHost)),
+    ("https://[::1]x/", Err(P::InvalidHost)),
+    ("http://::1/", Err(P::InvalidHost)),
+    ("https://exa%6dple.com/", Err(P::InvalidHost)),
+    ("https://bücher.example/", Err(P::InvalidHost)),
+    ("https://h!/", Err(P::InvalidHost)),
+    ("https://h/a<b", Err(P::InvalidPath)),
+    ("https://h/é", Err(P::InvalidPath)),
+    ("https://h/a%zz", Err(P::InvalidPath)),
+    ("https://h/a%2", Err(P::InvalidPath)),
+    ("https://h/v1/../v2", Err(P::DotSegment)),
+    ("https://h/./v1", Err(P::DotSegment)),
+    ("https://h/v1/%2E%2e/", Err(P::DotSegment)),
+];
+
+#[test]
+fn parse_table() {
+    let mut failures = Vec::new();
+    for &(input, expected) in PARSE {
+        let got = BaseUrl::parse(input);
+        let ok = match (&got, expected) {
+            (Ok(base), Ok(normalized)) => base.as_str() == normalized,
+            (Err(err), Err(kind)) => err.kind() == kind,
+            _ => false,
+        };
+        if !ok {
+            failures.push(format!("{input:?}: expected {expected:?}, got {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `(base, reference, Ok(resolved) | Err(kind))`; each reference is given to `resolve` (when
+/// `http::Uri` can hold it) and to `resolve_str`.
+const RESOLVE: &[(&str, &str, Result<&str, R>)] = &[
+    // Joins, with and without a leading slash; the query is kept.
+    ("https://h/v1/", "/users", Ok("https://h/v1/users")),
+    ("https://h/v1", "/users", Ok("https://h/v1/users")),
+    ("https://h/v1/", "users", Ok("https://h/v1/users")),
+    (
+        "https://h/v1/",
+        "users/42?page=2",
+        Ok("https://h/v1/users/42?page=2"),
+    ),
+    (
+        "https://h/v1/",
+        "/users?page=2&sort=-id",
+        Ok("https://h/v1/users?page=2&sort=-id"),
+    ),
+    ("https://h/v1/", "/users/", Ok("https://h/v1/users/")),
+    ("https://h/v1/", "/", Ok("https://h/v1/")),
+    ("https://h/v1/", "/?q=1", Ok("https://h/v1/?q=1")),
+    ("https://h/", "/users", Ok("https://h/users")),
+    ("https://h/", "users", Ok("https://h/users")),
+    ("https://h/v1/", "/a//b", Ok("https://h/v1/a//b")),
+    ("https://h/v1/", "/...", Ok("https://h/v1/...")),
+    (
+        "https://h/v1/",
+        "/.well-known/x",
+        Ok("https://h/v1/.well-known/x"),
+    ),
+    (
+        "https://h/v1/",
+        "/files/v1.2.tar.gz",
+        Ok("https://h/v1/files/v1.2.tar.gz"),
+    ),
+    (
+        "https://h/v1/",
+        "/group%2Fproject",
+        Ok("https://h/v1/group%2Fproject"),
+    ),
+    (
+        "https://h/v1/",
+        "/search?path=../../etc",
+        Ok("https://h/v1/search?path=../../etc"),
+    ),
+    ("https://h/v1/", "a:b", Ok("https://h/v1/a:b")),
+    // `//host/...` stays a path under the base.
+    (
+        "https://h/v1/",
+        "//evil.example/x",
+        Ok("https://h/v1/evil.example/x"),
+    ),
+    (
+        "https://h/",
+        "//evil.example/x",
+        Ok("https://h/evil.example/x"),
+    ),
+    (
+        "https://h/v1/",
+        "///evil.example",
+        Ok("https://h/v1/evil.example"),
+    ),
+    // IPv6 bases.
+    ("http://[::1]:8080/v1", "/x", Ok("http://[::1]:8080/v1/x")),
+    (
+        "http://[::1]:8080/v1",
+        "http://[0::1]:8080/v1/x",
+        Ok("http://[::1]:8080/v1/x"),
+    ),
+    // Same-origin absolute URIs under the base path pass.
+    (
+        "https://h/v1/",
+        "https://h/v1/users?x=1",
+        Ok("https://h/v1/users?x=1"),
+    ),
+    (
+        "https://h/v1/",
+        "HTTPS://H:443/v1/users",
+        Ok("https://h/v1/users"),
+    ),
+    ("https://h/v1/", "https://h/v1", Ok("https://h/v1")),
+    ("https://h/v1/", "https://h/v1//x", Ok("https://h/v1//x")),
+    ("http://h:8080/", "http://h:8080/x", Ok("http://h:8080/x")),
+    ("https://h/", "https://h", Ok("https://h/")),
+    // Another origin.
+    (
+        "https://h/v1/",
+        "https://evil.example/v1/x",
+        Err(R::ForeignOrigin),
+    ),
+    ("https://h/v1/", "http://h/v1/x", Err(R::ForeignOrigin)),
+    (
+        "https://h/v1/",
+        "https://h:8443/v1/x",
+        Err(R::ForeignOrigin),
+    ),
+    ("http://h:8080/", "http://h/x", Err(R::ForeignOrigin)),
+    (
+        "https://h/v1/",
+        "https://h.evil.example/v1/x",
+        Err(R::ForeignOrigin),
+    ),
+    (
+        "http://[::1]:8080/",
+        "http://[::2]:8080/x",
+        Err(R::ForeignOrigin),
+    ),
+    ("https://h/v1/", "ftp://h/v1/x", Err(R::ForeignOrigin)),
+    // Same origin, outside the base path.
+    ("https://h/v1/", "https://h/v2/x", Err(R::OutsideBasePath)),
+    ("https://h/v1/", "https://h/v10/x", Err(R::OutsideBasePath)),
+    ("https://h/v1/", "https://h/", Err(R::OutsideBasePath)),
+    // Userinfo in an absolute URI.
+    ("https://h/v1/", "https://user@h/v1/x", Err(R::UserInfo)),
+    // Dot segments, plain and percent-encoded in any case.
+    ("https://h/v1/", "/..", Err(R::DotSegment)),
+    ("https://h/v1/", "/../admin", Err(R::DotSegment)),
+    ("https://h/v1/", "/v1/../v2", Err(R::DotSegment)),
+    ("https://h/v1/", "/a/../b", Err(R::DotSegment)),
+    ("https://h/v1/", "/./x", Err(R::DotSegment)),
+    ("https://h/v1/", "/x/.", Err(R::DotSegment)),
+    ("https://h/v1/", "..", Err(R::DotSegment)),
+    ("https://h/v1/", "/%2e%2e/admin", Err(R::DotSegment)),
+    ("https://h/v1/", "/%2E%2e/admin", Err(R::DotSegment)),
+    ("https://h/v1/", "/%2E%2E/", Err(R::DotSegment)),
+    ("https://h/v1/", "/.%2e/admin", Err(R::DotSegment)),
+    ("https://h/v1/", "/%2e./admin", Err(R::DotSegment)),
+    ("https://h/v1/", "/%2e/admin", Err(R::DotSegment)),
+    ("https://h/v1/", "/..%2fadmin", Err(R::DotSegment)),
+    ("https://h/v1/", "/x%2F..%2F..%2Fadmin", Err(R::DotSegment)),
+    ("https://h/v1/", "/..%5cadmin", Err(R::DotSegment)),
+    ("https://h/v1/", "/..;/admin", Err(R::DotSegment)),
+    ("https://h/v1/", "//../admin", Err(R::DotSegment)),
+    ("https://h/v1/", "https://h/v1/../admin", Err(R::DotSegment)),
+    (
+        "https://h/v1/",
+        "https://h/v1/%2e%2e/admin",
+        Err(R::DotSegment),
+    ),
+];
+
+fn check(
+    base: &BaseUrl,
+    reference: &str,
+    got: Result<Uri, calm_client::ResolveError>,
+    expected: Result<&str, R>,
+) -> Option<String> {
+    let ok = match (&got, expected) {
+        (Ok(uri), Ok(resolved)) => uri == resolved,
+        (Err(err), Err(kind)) => err.kind() == kind,
+        _ => false,
+    };
+    (!ok).then(|| format!("{base} + {reference:?}: expected {expected:?}, got {got:?}"))
+}
+
+#[test]
+fn resolve_table() {
+    let mut failures = Vec::new();
+    let mut via_uri = 0;
+    for &(base, reference, expected) in RESOLVE {
+        let base = BaseUrl::parse(base).unwrap();
+        if let Ok(uri) = reference.parse::<Uri>() {
+            via_uri += 1;
+            failures.extend(check(&base, reference, base.resolve(&uri), expected));
+        }
+        failures.extend(check(
+            &base,
+            reference,
+            base.resolve_str(reference),
+            expected,
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Most references must have gone through `resolve(&Uri)`, not only `resolve_str`.
+    assert!(
+        via_uri > RESOLVE.len() - 5,
+        "only {via_uri} parsed as http::Uri"
+    );
+}
+
+#[test]
+fn resolve_str_only_cases() {
+    let base = BaseUrl::parse("https://h/v1/").unwrap();
+    assert_eq!(
+        base.resolve_str("users/1#frag").unwrap(),
+        "https://h/v1/users/1"
+    );
+    assert_eq!(base.resolve_str("").unwrap(), "https://h/v1/");
+    assert_eq!(base.resolve_str("?q=1").unwrap(), "https://h/v1/?q=1");
+    let err = base.resolve_str("a b").unwrap_err();
+    assert_eq!(err.kind(), R::InvalidReference);
+    let err = base.resolve_str("https://h/v1/a b").unwrap_err();
+    assert_eq!(err.kind(), R::InvalidReference);
+    // Secrets in a query are not repeated in the message.
+    let err = base.resolve_str("x y?api_key=SECRET").unwrap_err();
+    assert!(!err.to_string().contains("SECRET"), "{err}");
+}
+
+#[test]
+fn accessors() {
+    let base = BaseUrl::parse("HTTP://Example.COM:8080/v1").unwrap();
+    assert_eq!(base.as_str(), "http://example.com:8080/v1/");
+    assert_eq!(base.origin(), "http://example.com:8080");
+    assert_eq!(base.path(), "/v1/");
+    assert_eq!(base.scheme(), "http");
+    assert_eq!(base.host(), "example.com");
+    assert_eq!(base.port(), Some(8080));
+    assert_eq!(base.port_or_default(), 8080);
+    assert_eq!(base.authority().as_str(), "example.com:8080");
+    assert_eq!(base.to_uri(), "http://example.com:8080/v1/");
+    assert_eq!(base.to_string(), base.as_str());
+    assert_eq!(
+        format!("{base:?}"),
+        "BaseUrl(\"http://example.com:8080/v1/\")"
+    );
+
+    let base = BaseUrl::parse("https://[::1]").unwrap();
+    assert_eq!(base.host(), "[::1]");
+    assert_eq!(base.port(), None);
+    assert_eq!(base.port_or_default(), 443);
+    assert_eq!(base.origin(), "https://[::1]");
+    assert_eq!(base.path(), "/");
+}
+
+#[test]
+fn equal_base_urls_are_equal_keys() {
+    let spellings = [
+        "https://API.example.com:443/v1",
+        "https://api.example.com/v1/",
+        "HTTPS://api.EXAMPLE.com/v1",
+        "https://api.example.com:/v1",
+    ];
+    let set: HashSet<BaseUrl> = spellings.iter().map(|s| s.parse().unwrap()).collect();
+    assert_eq!(set.len(), 1);
+    let other: BaseUrl = "https://api.example.com/v2".parse().unwrap();
+    assert!(!set.contains(&other));
+}
+
+#[test]
+fn conversions() {
+    let s = String::from("https://h/v1");
+    let a = BaseUrl::try_from(s.as_str()).unwrap();
+    let b = BaseUrl::try_from(s.clone()).unwrap();
+    let c = BaseUrl::try_from(&s).unwrap();
+    let d: BaseUrl = s.parse().unwrap();
+    assert!(a == b && b == c && c == d);
+    assert_eq!((&s).into_base_url().unwrap(), a);
+    assert_eq!(s.clone().into_base_url().unwrap(), a);
+    assert_eq!((&a).into_base_url().unwrap(), a);
+    assert_eq!(a.clone().into_base_url().unwrap(), a);
+    assert_eq!("https://h/v1".into_base_url().unwrap(), a);
+    assert!("nope".into_base_url().is_err());
+}
+
+#[test]
+fn error_messages_name_the_part_and_hide_secrets() {
+    let cases = [
+        ("https://user:hunter2@h/", "userinfo", "hunter2"),
+        ("https://h/v1?api_key=SECRET", "query", "SECRET"),
+        ("https://h/v1#frag", "fragment", "\u{0}"),
+        ("ftp://h/", "`ftp`", "\u{0}"),
+        ("https://h:99999/", "port `99999`", "\u{0}"),
+        ("https://h/a<b", "'<'", "\u{0}"),
+        ("https://h/v1/../v2", "`..`", "\u{0}"),
+        ("api.example.com", "http://", "\u{0}"),
+        ("https://h/\n", "'\\n'", "\u{0}"),
+        ("https://bücher.example/", "punycode", "\u{0}"),
+    ];
+    for (input, mentions, hides) in cases {
+        let message = BaseUrl::parse(input).unwrap_err().to_string();
+        assert!(message.contains(mentions), "{input:?}: {message}");
+        assert!(!message.contains(hides), "{input:?} leaks: {message}");
+    }
+
+    let base = BaseUrl::parse("https://h/v1").unwrap();
+    let message = base
+        .resolve(&"https://evil.example/v1/x".parse().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("https://evil.example"), "{message}");
+    assert!(message.contains("https://h/v1/"), "{message}");
+    let message = base
+        .resolve(&"/a/%2e%2E/b".parse().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("`%2e%2E`"), "{message}");
+}
+
+#[test]
+fn clones_share_one_allocation() {
+    let a = BaseUrl::parse("https://h/v1").unwrap();
+    let b = a.clone();
+    assert!(std::ptr::eq(a.as_str(), b.as_str()));
+}

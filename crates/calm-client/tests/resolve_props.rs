@@ -1,0 +1,229 @@
+//! Property tests of `BaseUrl::resolve`: whatever the request path, the result never names
+//! another authority, never lands outside the base path, and nothing panics.
+#![allow(missing_docs)]
+
+use calm_client::BaseUrl;
+use http::Uri;
+use proptest::prelude::*;
+
+const BASES: &[&str] = &[
+    "https://api.example.com/v1/",
+    "https://api.example.com/",
+    "http://127.0.0.1:8080/a/b/",
+    "http://[::1]:9000/v%2F1/",
+];
+
+/// Pieces that stress the resolver: dot segments in every disguise, encoded separators,
+/// path parameters, authorities, query and fragment marks.
+fn piece() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "/",
+        "//",
+        ".",
+        "..",
+        "...",
+        "%2e",
+        "%2E",
+        "%2e%2e",
+        "%2E%2e",
+        ".%2e",
+        "%2e.",
+        "%2f",
+        "%2F",
+        "%5c",
+        "%5C",
+        "\\",
+        ";",
+        "..;",
+        "?",
+        "#",
+        "&",
+        "=",
+        "%",
+        "%2",
+        "%zz",
+        "a",
+        "v1",
+        "v2",
+        "users",
+        "evil.example",
+        "api.example.com",
+        "127.0.0.1:8080",
+        ":",
+        "@",
+        "user@",
+        "http:",
+        "https:",
+        "//evil.example",
+        "https://api.example.com",
+        "http://127.0.0.1:8080",
+        "https://evil.example",
+        "~",
+        "-",
+        "_",
+        "é",
+        " ",
+        "*",
+    ])
+}
+
+fn reference() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => prop::collection::vec(piece(), 0..12).prop_map(|p| p.concat()),
+        1 => any::<String>(),
+        1 => "[ -~]{0,40}",
+    ]
+}
+
+/// Decodes what some server might decode, then removes dot segments (RFC 3986 §5.2.4), with
+/// `\` as a separator and `;` parameters stripped: the path a lenient server could end up
+/// serving.
+fn lenient_server_view(path: &str) -> String {
+    let mut decoded = String::new();
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && bytes[i + 1].is_ascii_hexdigit()
+            && bytes[i + 2].is_ascii_hexdigit()
+        {
+            let hex = &path[i + 1..i + 3];
+            match hex.to_ascii_lowercase().as_str() {
+                "2e" => decoded.push('.'),
+                "2f" | "5c" => decoded.push('/'),
+                "3b" => decoded.push(';'),
+                _ => decoded.push_str(&path[i..i + 3]),
+            }
+            i += 3;
+        } else {
+            let c = path[i..].chars().next().unwrap();
+            decoded.push(if c == '\\' { '/' } else { c });
+            i += c.len_utf8();
+        }
+    }
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = decoded.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    for (index, segment) in segments.iter().enumerate() {
+        let name = segment.split(';').next().unwrap_or("");
+        match name {
+            "." => {
+                if index == last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                out.pop();
+                if index == last {
+                    out.push("");
+                }
+            }
+            _ => out.push(segment),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+fn assert_stays_inside(base: &BaseUrl, uri: &Uri, input: &str) -> Result<(), TestCaseError> {
+    prop_assert_eq!(uri.scheme_str(), Some(base.scheme()), "input {:?}", input);
+    prop_assert_eq!(
+        uri.authority().map(|a| a.as_str()),
+        Some(base.authority().as_str()),
+        "input {:?}",
+        input
+    );
+    let base_path = base.path();
+    let bare_base = &base_path[..base_path.len() - 1];
+    let path = uri.path();
+    prop_assert!(
+        path.starts_with(base_path) || path == bare_base,
+        "input {:?} gave path {:?} outside {:?}",
+        input,
+        path,
+        base_path
+    );
+    let seen = lenient_server_view(path);
+    let seen_base = lenient_server_view(base_path);
+    prop_assert!(
+        seen.starts_with(&seen_base) || seen == seen_base[..seen_base.len() - 1],
+        "input {:?} gave path {:?}, which a lenient server reads as {:?}",
+        input,
+        path,
+        seen
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 2048,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn resolve_never_leaves_the_base(base in prop::sample::select(BASES), input in reference()) {
+        let base = BaseUrl::parse(base).unwrap();
+        if let Ok(uri) = input.parse::<Uri>() {
+            if let Ok(resolved) = base.resolve(&uri) {
+                assert_stays_inside(&base, &resolved, &input)?;
+            }
+        }
+        if let Ok(resolved) = base.resolve_str(&input) {
+            assert_stays_inside(&base, &resolved, &input)?;
+        }
+    }
+
+    #[test]
+    fn plain_paths_always_resolve(
+        base in prop::sample::select(BASES),
+        segments in prop::collection::vec("[a-zA-Z0-9_~-][a-zA-Z0-9._~-]{0,8}", 0..6),
+        query in prop::option::of("[a-z0-9=&]{0,12}"),
+    ) {
+        // Segments never equal `.` or `..` here (the first character is not a dot).
+        let base = BaseUrl::parse(base).unwrap();
+        let mut input = format!("/{}", segments.join("/"));
+        if let Some(query) = &query {
+            input.push('?');
+            input.push_str(query);
+        }
+        let uri: Uri = input.parse().unwrap();
+        let resolved = base.resolve(&uri).unwrap();
+        let expected_path = format!("{}{}", base.path(), segments.join("/"));
+        prop_assert_eq!(resolved.path(), expected_path.as_str());
+        prop_assert_eq!(resolved.query(), query.as_deref());
+        assert_stays_inside(&base, &resolved, &input)?;
+    }
+
+    #[test]
+    fn parse_never_panics(input in any::<String>()) {
+        if let Ok(base) = BaseUrl::parse(&input) {
+            // A parsed base URL is stable under parsing its normalized form again.
+            let again = BaseUrl::parse(base.as_str()).unwrap();
+            prop_assert_eq!(again, base);
+        }
+    }
+
+    #[test]
+    fn parse_normalizes_idempotently(
+        scheme in prop::sample::select(vec!["http", "HTTP", "https", "HttpS"]),
+        host in "[a-zA-Z0-9-]{1,10}(\\.[a-zA-Z0-9-]{1,10}){0,2}",
+        port in prop::option::of(1u16..),
+        path in "(/[a-zA-Z0-9_~%-]{0,6}){0,4}",
+    ) {
+        let input = match port {
+            Some(port) => format!("{scheme}://{host}:{port}{path}"),
+            None => format!("{scheme}://{host}{path}"),
+        };
+        match BaseUrl::parse(&input) {
+            Ok(base) => {
+                prop_assert!(base.as_str().ends_with('/'));
+                prop_assert_eq!(base.host(), host.to_ascii_lowercase());
+                prop_assert_eq!(BaseUrl::parse(base.as_str()).unwrap(), base);
+            }
+            // Only a stray `%` (not followed by two hex digits) may fail here.
+            Err(err) => prop_assert!(path.contains('%'), "{}: {}", input, err),
+        }
+    }
+}

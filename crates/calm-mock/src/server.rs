@@ -1,0 +1,568 @@
+//! The server: [`MockApi`] and [`MockApiBuilder`].
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::Service;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+
+use crate::body::MockBody;
+use crate::quota::{Admission, QuotaHeaders, QuotaState};
+use crate::record::RecordedRequest;
+use crate::reply::{Action, Reply};
+
+/// A scripted HTTP API on `127.0.0.1`, for tests, examples and benches.
+///
+/// Start one with [`MockApi::start`] (plain HTTP) or [`MockApi::builder`] (TLS, quota). It
+/// listens on an ephemeral loopback port, serves HTTP/1.1 and HTTP/2 (by ALPN in TLS mode, by
+/// prior knowledge otherwise), and runs as tasks on the tokio runtime that started it.
+///
+/// - **Script** answers per path with [`script`](MockApi::script); unscripted paths answer
+///   `200 OK` with the body `ok`.
+/// - **Inspect** what arrived with [`requests`](MockApi::requests) (every request is recorded,
+///   body included, before it is answered), [`request_count`](MockApi::request_count) and
+///   [`connections`](MockApi::connections).
+/// - **Quota mode** ([`MockApiBuilder::quota`]) answers `429` with `Retry-After` once a client
+///   goes faster than the quota; [`count_429`](MockApi::count_429) counts those answers.
+///
+/// Dropping the `MockApi` stops accepting, closes every open connection and abandons every
+/// pending answer (stalled ones included).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use calm_mock::{MockApi, Reply};
+///
+/// let api = MockApi::start().await;
+/// api.script("/v1/items", [Reply::status(503), Reply::ok().body("[]")]);
+/// assert!(api.base_url().starts_with("http://127.0.0.1:"));
+/// assert!(api.url("/v1/items").ends_with("/v1/items"));
+/// assert_eq!(api.request_count(), 0);
+/// # }
+/// ```
+pub struct MockApi {
+    addr: SocketAddr,
+    base_url: String,
+    root_cert: Option<Vec<u8>>,
+    shared: Arc<Shared>,
+    accept: JoinHandle<()>,
+    // NOTE: never sent on; dropping it (with the MockApi) is the shutdown signal every
+    // connection task and every pending answer waits for.
+    _shutdown: watch::Sender<()>,
+}
+
+impl MockApi {
+    /// Starts a plain-HTTP mock on `127.0.0.1:0` with default settings.
+    ///
+    /// # Panics
+    ///
+    /// If no loopback port can be bound ([`MockApiBuilder::try_start`] returns the error
+    /// instead), or when called outside a tokio runtime.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let api = calm_mock::MockApi::start().await;
+    /// assert_eq!(api.addr().ip(), std::net::Ipv4Addr::LOCALHOST);
+    /// # }
+    /// ```
+    pub async fn start() -> MockApi {
+        MockApiBuilder::new().start().await
+    }
+
+    /// A builder for TLS and quota mode.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let api = calm_mock::MockApi::builder()
+    ///     .tls()
+    ///     .quota(10, Duration::from_secs(1))
+    ///     .start()
+    ///     .await;
+    /// assert!(api.base_url().starts_with("https://"));
+    /// # }
+    /// ```
+    pub fn builder() -> MockApiBuilder {
+        MockApiBuilder::new()
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT/` (`https://…` in TLS mode); it ends in `/`.
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// The base URL joined with `path`; a leading `/` is optional.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let api = calm_mock::MockApi::start().await;
+    /// assert_eq!(api.url("/v1/x"), format!("{}v1/x", api.base_url()));
+    /// assert_eq!(api.url("v1/x"), api.url("/v1/x"));
+    /// # }
+    /// ```
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "{}{}",
+            self.base_url,
+            path.strip_prefix('/').unwrap_or(path)
+        )
+    }
+
+    /// The socket address the mock listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether the mock serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.root_cert.is_some()
+    }
+
+    /// The DER of the self-signed certificate made at start-up, in TLS mode (`None` otherwise).
+    ///
+    /// The certificate is valid for `localhost` and `127.0.0.1`; add it as the only root of
+    /// a client's trust store to talk to the mock.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let api = calm_mock::MockApi::builder().tls().start().await;
+    /// let der = api.root_certificate_der().expect("TLS mode has a certificate");
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// roots.add(der.into()).unwrap();
+    /// # }
+    /// ```
+    pub fn root_certificate_der(&self) -> Option<Vec<u8>> {
+        self.root_cert.clone()
+    }
+
+    /// Scripts the answers for `path` (exact path, query ignored, any method).
+    ///
+    /// Replies are served in order, one per request; the last one then repeats forever.
+    /// Scripting a path again replaces its script; an empty script returns the path to the
+    /// default `200 OK` "ok". In quota mode a request refused with 429 does not use up a reply.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use calm_mock::{MockApi, Reply};
+    /// let api = MockApi::start().await;
+    /// // Two failures, then success for every later request.
+    /// api.script("/flaky", [Reply::status(503), Reply::close(), Reply::ok()]);
+    /// # }
+    /// ```
+    pub fn script(&self, path: &str, replies: impl IntoIterator<Item = Reply>) {
+        let replies: VecDeque<Reply> = replies.into_iter().collect();
+        let mut scripts = lock(&self.shared.scripts);
+        if replies.is_empty() {
+            scripts.remove(path);
+        } else {
+            scripts.insert(path.to_owned(), replies);
+        }
+    }
+
+    /// Every request received so far, in order of arrival, body included.
+    ///
+    /// A request is recorded once its body has been read, before it is answered.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        let mut log = lock(&self.shared.log).clone();
+        log.sort_by_key(|(seq, _)| *seq);
+        log.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// How many requests have been recorded so far (`requests().len()`).
+    pub fn request_count(&self) -> usize {
+        lock(&self.shared.log).len()
+    }
+
+    /// How many TCP connections the mock has accepted so far (TLS handshakes that then
+    /// failed included).
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// How many `429 Too Many Requests` the quota has answered so far (scripted 429s are not
+    /// counted).
+    pub fn count_429(&self) -> usize {
+        self.shared.rejected.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for MockApi {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+impl fmt::Debug for MockApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockApi")
+            .field("base_url", &self.base_url)
+            .field("tls", &self.is_tls())
+            .field("quota", &self.shared.quota)
+            .field("connections", &self.connections())
+            .field("requests", &self.request_count())
+            .finish()
+    }
+}
+
+/// Configuration of a [`MockApi`]: TLS and quota mode. From [`MockApi::builder`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use calm_mock::{MockApi, QuotaHeaders};
+///
+/// let api = MockApi::builder()
+///     .quota(5, Duration::from_secs(1))
+///     .quota_headers(QuotaHeaders::XRateLimitEpoch)
+///     .start()
+///     .await;
+/// # drop(api);
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct MockApiBuilder {
+    tls: bool,
+    quota: Option<(u32, Duration)>,
+    quota_headers: QuotaHeaders,
+}
+
+impl MockApiBuilder {
+    /// The defaults: plain HTTP, no quota.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serves HTTPS with a self-signed certificate for `localhost` and `127.0.0.1`, made at
+    /// start-up (see [`MockApi::root_certificate_der`]). ALPN offers `h2` and `http/1.1`.
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
+    /// Quota mode: at most `limit` requests per fixed window of `period`, windows counted from
+    /// server start. Requests over the limit are answered `429` with `Retry-After` (seconds
+    /// to the next window, rounded up); every response carries quota headers (see
+    /// [`quota_headers`](Self::quota_headers)). A zero `period` counts as one millisecond.
+    pub fn quota(mut self, limit: u32, period: Duration) -> Self {
+        self.quota = Some((limit, period));
+        self
+    }
+
+    /// The quota header style of quota mode; [`QuotaHeaders::XRateLimit`] by default.
+    pub fn quota_headers(mut self, style: QuotaHeaders) -> Self {
+        self.quota_headers = style;
+        self
+    }
+
+    /// Starts the mock on the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// If the mock cannot start (see [`try_start`](Self::try_start)), or when called outside
+    /// a tokio runtime.
+    pub async fn start(self) -> MockApi {
+        match self.try_start().await {
+            Ok(api) => api,
+            Err(e) => panic!("calm-mock: cannot start the mock API: {e}"),
+        }
+    }
+
+    /// Starts the mock on the current tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// If no port on `127.0.0.1` can be bound, or (TLS mode) the certificate cannot be made.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a tokio runtime.
+    pub async fn try_start(self) -> io::Result<MockApi> {
+        let (acceptor, root_cert) = if self.tls {
+            let (acceptor, cert) = crate::tls::acceptor()?;
+            (Some(acceptor), Some(cert))
+        } else {
+            (None, None)
+        };
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let scheme = if self.tls { "https" } else { "http" };
+        let started = Instant::now();
+        let shared = Arc::new(Shared {
+            scripts: Mutex::new(HashMap::new()),
+            log: Mutex::new(Vec::new()),
+            next_seq: AtomicU64::new(0),
+            connections: AtomicUsize::new(0),
+            rejected: AtomicUsize::new(0),
+            quota: self
+                .quota
+                .map(|(limit, period)| QuotaState::new(limit, period, self.quota_headers, started)),
+        });
+        let (shutdown, shutdown_rx) = watch::channel(());
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            Arc::clone(&shared),
+            acceptor,
+            shutdown_rx,
+        ));
+        Ok(MockApi {
+            addr,
+            base_url: format!("{scheme}://{addr}/"),
+            root_cert,
+            shared,
+            accept,
+            _shutdown: shutdown,
+        })
+    }
+}
+
+/// State shared by the handle, the accept loop and every connection.
+#[derive(Debug)]
+struct Shared {
+    scripts: Mutex<HashMap<String, VecDeque<Reply>>>,
+    /// (arrival sequence number, request): recorded when the body is in, so out of order.
+    log: Mutex<Vec<(u64, RecordedRequest)>>,
+    next_seq: AtomicU64,
+    connections: AtomicUsize,
+    rejected: AtomicUsize,
+    quota: Option<QuotaState>,
+}
+
+impl Shared {
+    fn next_reply(&self, path: &str) -> Reply {
+        let mut scripts = lock(&self.scripts);
+        match scripts.get_mut(path) {
+            Some(replies) if replies.len() > 1 => replies.pop_front().unwrap_or_default(),
+            Some(replies) => replies.front().cloned().unwrap_or_default(),
+            None => Reply::ok(),
+        }
+    }
+}
+
+/// Locks, ignoring poisoning: the data stays consistent at every await-free step.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<TlsAcceptor>,
+    shutdown: watch::Receiver<()>,
+) {
+    loop {
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                // NOTE: e.g. out of file descriptors; back off instead of spinning.
+                tracing::debug!(error = %e, "calm-mock: accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        shared.connections.fetch_add(1, Ordering::SeqCst);
+        let _ = tcp.set_nodelay(true);
+        tokio::spawn(serve_tcp(
+            tcp,
+            Arc::clone(&shared),
+            tls.clone(),
+            shutdown.clone(),
+        ));
+    }
+}
+
+async fn serve_tcp(
+    tcp: TcpStream,
+    shared: Arc<Shared>,
+    tls: Option<TlsAcceptor>,
+    mut shutdown: watch::Receiver<()>,
+) {
+    match tls {
+        None => serve_io(TokioIo::new(tcp), shared, shutdown).await,
+        Some(acceptor) => {
+            let stream = tokio::select! {
+                r = acceptor.accept(tcp) => match r {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "calm-mock: TLS handshake failed");
+                        return;
+                    }
+                },
+                _ = shutdown.changed() => return,
+            };
+            serve_io(TokioIo::new(stream), shared, shutdown).await;
+        }
+    }
+}
+
+async fn serve_io<I>(io: I, shared: Arc<Shared>, mut shutdown: watch::Receiver<()>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let close = Arc::new(Notify::new());
+    let service = MockService {
+        shared,
+        close: Arc::clone(&close),
+        shutdown: shutdown.clone(),
+    };
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // NOTE: hyper's default 30 s header-read timeout also runs while a keep-alive connection
+    // idles, and fires at once under paused tokio time; the mock keeps connections until the
+    // client or the drop ends them, so connection counts stay predictable.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(None);
+    builder.http2().timer(TokioTimer::new());
+    let conn = builder.serve_connection(io, service);
+    // NOTE: dropping the connection future closes the socket: that is how `Reply::close`
+    // hangs up without answering, and how dropping the MockApi ends open connections.
+    tokio::select! {
+        r = conn => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "calm-mock: connection error");
+            }
+        }
+        _ = close.notified() => {}
+        _ = shutdown.changed() => {}
+    }
+}
+
+/// The per-connection service.
+#[derive(Clone)]
+struct MockService {
+    shared: Arc<Shared>,
+    close: Arc<Notify>,
+    shutdown: watch::Receiver<()>,
+}
+
+type ResponseFuture = Pin<Box<dyn Future<Output = io::Result<Response<MockBody>>> + Send>>;
+
+impl Service<Request<Incoming>> for MockService {
+    type Response = Response<MockBody>;
+    type Error = io::Error;
+    type Future = ResponseFuture;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        // NOTE: arrival order, quota admission and the scripted reply are all decided here,
+        // synchronously, when the request head arrives.
+        let at = Instant::now();
+        let seq = self.shared.next_seq.fetch_add(1, Ordering::SeqCst);
+        let admission = self.shared.quota.as_ref().map(|q| q.admit(at));
+        let reply = match admission {
+            Some(a) if !a.allowed => None,
+            _ => Some(self.shared.next_reply(req.uri().path())),
+        };
+        let shared = Arc::clone(&self.shared);
+        let close = Arc::clone(&self.close);
+        let mut shutdown = self.shutdown.clone();
+        Box::pin(async move {
+            tokio::select! {
+                r = answer(&shared, req, seq, at, admission, reply, &close) => r,
+                // NOTE: on HTTP/2 this future runs in its own task, so it must end by itself
+                // when the server stops.
+                _ = shutdown.changed() => Err(io::Error::other("calm-mock: server stopped")),
+            }
+        })
+    }
+}
+
+async fn answer(
+    shared: &Shared,
+    req: Request<Incoming>,
+    seq: u64,
+    at: Instant,
+    admission: Option<Admission>,
+    reply: Option<Reply>,
+    close: &Notify,
+) -> io::Result<Response<MockBody>> {
+    let (parts, mut incoming) = req.into_parts();
+    let mut body = BytesMut::new();
+    let mut failed = None;
+    while let Some(frame) = incoming.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Some(data) = frame.data_ref() {
+                    body.extend_from_slice(data);
+                }
+            }
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    let record = RecordedRequest {
+        method: parts.method,
+        uri: parts.uri,
+        version: parts.version,
+        headers: parts.headers,
+        body: body.freeze(),
+        at,
+    };
+    lock(&shared.log).push((seq, record));
+    if let Some(e) = failed {
+        return Err(io::Error::other(e));
+    }
+
+    let Some(reply) = reply else {
+        shared.rejected.fetch_add(1, Ordering::SeqCst);
+        let mut response =
+            Response::new(MockBody::full(Bytes::from_static(b"too many requests\n")));
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        if let (Some(quota), Some(admission)) = (&shared.quota, &admission) {
+            quota.apply(admission, response.headers_mut());
+        }
+        return Ok(response);
+    };
+
+    if let Some(delay) = reply.delay {
+        tokio::time::sleep(delay).await;
+    }
+    match reply.action {
+        Action::Respond => {}
+        Action::Close => {
+            close.notify_one();
+            return std::future::pending().await;
+        }
+        Action::Stall => return std::future::pending().await,
+    }
+    let body = match reply.slow {
+        Some((chunks, every)) => MockBody::slow(reply.body, chunks, every),
+        None => MockBody::full(reply.body),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = reply.status;
+    *response.headers_mut() = reply.headers;
+    if let (Some(quota), Some(admission)) = (&shared.quota, &admission) {
+        quota.apply(admission, response.headers_mut());
+    }
+    Ok(response)
+}

@@ -1,0 +1,334 @@
+//! [`Limiter`]: the shared state behind every clone of a rate limit layer.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{ready, Context, Poll, Waker};
+use std::time::Duration;
+
+use http::{HeaderMap, StatusCode};
+use tokio::time::{Instant, Sleep};
+
+use crate::backend::{Admission, Backend, InProcess, Ticket};
+use crate::error::MaxWaitExceeded;
+use crate::hints::{self, WallClock};
+use crate::{Quota, Snapshot};
+
+/// The shared state of a rate limit: quotas, the queue of waiting callers, server pauses.
+///
+/// `Clone` shares the state (an `Arc` inside): every clone, every [`RateLimit`](crate::RateLimit)
+/// built from it and every task using it draw from one budget. Build one per API account and
+/// hand it to [`RateLimitLayer::from_limiter`](crate::RateLimitLayer::from_limiter) to let several
+/// stacks (say, two hosts of one API) share it.
+///
+/// Callers are served first come, first served: each reserves the earliest instant every
+/// quota admits at the moment it asks, then sleeps once until it. See [`backend`](crate::backend)
+/// for what a cancelled caller gives back.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::num::NonZeroU32;
+/// use std::time::Duration;
+/// use calm_ratelimit::{Limiter, Quota};
+/// use tokio::time::Instant;
+///
+/// let n = |n| NonZeroU32::new(n).unwrap();
+/// // 2 per second and 5 per 10 seconds, admitted atomically.
+/// let limiter = Limiter::with_quotas([
+///     Quota::per_second(n(2)),
+///     Quota::per_period(n(5), Duration::from_secs(10)).unwrap(),
+/// ]);
+/// let start = Instant::now();
+/// limiter.acquire().await;
+/// limiter.acquire().await;
+/// assert_eq!(start.elapsed(), Duration::from_secs(2));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Limiter {
+    shared: Arc<Shared<dyn Backend>>,
+}
+
+struct Shared<B: ?Sized> {
+    server: Mutex<ServerState>,
+    rejected: AtomicU64,
+    throttled: AtomicU64,
+    pauses: AtomicU64,
+    backend: B,
+}
+
+#[derive(Default)]
+struct ServerState {
+    limit: Option<u64>,
+    remaining: Option<u64>,
+    reset: Option<Instant>,
+}
+
+impl Limiter {
+    /// A limiter enforcing one quota, in this process.
+    #[must_use]
+    pub fn new(quota: Quota) -> Limiter {
+        Limiter::with_backend(InProcess::new([quota]))
+    }
+
+    /// A limiter enforcing several quotas at once (say 10 per second and 5000 per hour): a
+    /// request takes its place in all of them or in none. With no quota at all, only server
+    /// pauses hold requests back.
+    #[must_use]
+    pub fn with_quotas(quotas: impl IntoIterator<Item = Quota>) -> Limiter {
+        Limiter::with_backend(InProcess::new(quotas))
+    }
+
+    /// A limiter over a custom [`Backend`].
+    #[must_use]
+    pub fn with_backend<B: Backend>(backend: B) -> Limiter {
+        let shared: Arc<Shared<dyn Backend>> = Arc::new(Shared {
+            server: Mutex::new(ServerState::default()),
+            rejected: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            pauses: AtomicU64::new(0),
+            backend,
+        });
+        Limiter { shared }
+    }
+
+    /// Waits for a place, first come first served.
+    ///
+    /// The place is reserved when the future is first polled. Dropping the future before its
+    /// instant gives the place back.
+    pub fn acquire(&self) -> Acquire {
+        Acquire {
+            limiter: self.clone(),
+            waiter: Waiter::default(),
+        }
+    }
+
+    /// Takes a place if one is free right now, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`MaxWaitExceeded`] (with a `max_wait` of zero) naming when a place is free, if none is
+    /// now. Nothing is taken then.
+    pub fn try_acquire(&self) -> Result<(), MaxWaitExceeded> {
+        let now = Instant::now();
+        match self.backend().reserve(now, Some(now), Waker::noop()) {
+            Ok(_) => Ok(()),
+            Err(at) => {
+                self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+                Err(MaxWaitExceeded::new(at, now, Duration::ZERO))
+            }
+        }
+    }
+
+    /// Admits nobody before `until`: callers already waiting move behind it, in order.
+    /// A pause never shortens a longer one already in force.
+    pub fn pause_until(&self, until: Instant) {
+        self.backend().pause_until(until, Instant::now());
+    }
+
+    /// The limiter's state now.
+    #[must_use]
+    pub fn snapshot(&self) -> Snapshot {
+        let now = Instant::now();
+        let state = self.backend().state(now);
+        let server = self.server();
+        Snapshot {
+            taken_at: now,
+            next_free: state.next_free,
+            paused_until: state.paused_until,
+            queued: state.queued,
+            server_limit: server.limit,
+            server_remaining: server.remaining,
+            server_reset: server.reset,
+            waits: state.waits,
+            total_waited: state.total_waited,
+            rejected: self.shared.rejected.load(Ordering::Relaxed),
+            throttled: self.shared.throttled.load(Ordering::Relaxed),
+            pauses: self.shared.pauses.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn backend(&self) -> &dyn Backend {
+        &self.shared.backend
+    }
+
+    fn server(&self) -> std::sync::MutexGuard<'_, ServerState> {
+        self.shared
+            .server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Applies what a response says about the server's quota.
+    pub(crate) fn observe(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        clock: &WallClock,
+        max_pause: Duration,
+    ) {
+        if headers.is_empty() && status != StatusCode::TOO_MANY_REQUESTS {
+            return;
+        }
+        let Some(hint) = hints::read(headers, status, clock.now()) else {
+            return;
+        };
+        let now = Instant::now();
+        if hint.remaining.is_some() || hint.reset.is_some() || hint.limit.is_some() {
+            let mut server = self.server();
+            server.limit = hint.limit.or(server.limit);
+            server.remaining = hint.remaining.or(server.remaining);
+            server.reset = hint.reset.map(|r| now + r).or(server.reset);
+        }
+        if hint.throttled {
+            self.shared.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        let Some(pause) = hint.pause() else { return };
+        let pause = pause.min(max_pause);
+        if pause.is_zero() {
+            return;
+        }
+        tracing::debug!(?pause, status = %status, "server quota spent: pausing every caller");
+        self.shared.pauses.fetch_add(1, Ordering::Relaxed);
+        self.backend().pause_until(now + pause, now);
+    }
+}
+
+impl fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limiter")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future of [`Limiter::acquire`]: resolves when the caller's place has come.
+#[must_use = "futures do nothing unless polled"]
+#[derive(Debug)]
+pub struct Acquire {
+    limiter: Limiter,
+    waiter: Waiter,
+}
+
+impl Future for Acquire {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        // NOTE: without a max_wait the waiter cannot fail.
+        this.waiter
+            .poll_acquire(&this.limiter, None, cx)
+            .map(|_| ())
+    }
+}
+
+/// A caller's progress towards its place: nothing held, or a ticket and a sleep.
+///
+/// Shared by [`Acquire`] and the service; the sleep is allocated at the first wait and reused.
+#[derive(Debug, Default)]
+pub(crate) struct Waiter {
+    held: Option<Held>,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+/// A ticket whose instant is still to come. Dropping it gives the place back.
+#[derive(Debug)]
+struct Held {
+    limiter: Limiter,
+    ticket: Ticket,
+    asked_at: Instant,
+    max_wait: Option<Duration>,
+    /// False once the place has been taken: there is nothing left to give back.
+    give_back: bool,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if self.give_back {
+            self.limiter
+                .backend()
+                .release(&self.ticket, Instant::now());
+        }
+    }
+}
+
+impl Waiter {
+    /// Reserves a place if none is held, then waits for it. Ready once the place has come
+    /// (nothing is held afterwards), or with the error if it is further than `max_wait`
+    /// (the place is given back).
+    pub(crate) fn poll_acquire(
+        &mut self,
+        limiter: &Limiter,
+        max_wait: Option<Duration>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), MaxWaitExceeded>> {
+        let mut known = None;
+        if self.held.is_none() {
+            let now = Instant::now();
+            let deadline = max_wait.and_then(|w| now.checked_add(w));
+            match limiter.backend().reserve(now, deadline, cx.waker()) {
+                Ok(ticket) if ticket.at() <= now => return Poll::Ready(Ok(())),
+                Ok(ticket) => {
+                    known = Some(ticket.at());
+                    self.held = Some(Held {
+                        limiter: limiter.clone(),
+                        ticket,
+                        asked_at: now,
+                        max_wait,
+                        give_back: true,
+                    });
+                }
+                Err(at) => {
+                    limiter.shared.rejected.fetch_add(1, Ordering::Relaxed);
+                    let max_wait = max_wait.unwrap_or(Duration::MAX);
+                    return Poll::Ready(Err(MaxWaitExceeded::new(at, now, max_wait)));
+                }
+            }
+        }
+        loop {
+            let Some(held) = &mut self.held else {
+                return Poll::Ready(Ok(()));
+            };
+            let at = match known.take() {
+                Some(at) => at,
+                None => {
+                    let now = Instant::now();
+                    match held.limiter.backend().check(&held.ticket, now, cx.waker()) {
+                        // NOTE: a backend that reports an instant already past is taken at its
+                        // word.
+                        Admission::WaitUntil(at) if at > now => at,
+                        _ => {
+                            held.give_back = false;
+                            self.held = None;
+                            return Poll::Ready(Ok(()));
+                        }
+                    }
+                }
+            };
+            if let Some(max_wait) = held.max_wait {
+                // NOTE: a server pause may have moved the place past the caller's bound.
+                if at.saturating_duration_since(held.asked_at) > max_wait {
+                    let err = MaxWaitExceeded::new(at, held.asked_at, max_wait);
+                    held.limiter.shared.rejected.fetch_add(1, Ordering::Relaxed);
+                    self.held = None;
+                    return Poll::Ready(Err(err));
+                }
+            }
+            let sleep = match &mut self.sleep {
+                Some(sleep) => {
+                    if sleep.deadline() != at {
+                        sleep.as_mut().reset(at);
+                    }
+                    sleep
+                }
+                None => self.sleep.insert(Box::pin(tokio::time::sleep_until(at))),
+            };
+            ready!(sleep.as_mut().poll(cx));
+        }
+    }
+}

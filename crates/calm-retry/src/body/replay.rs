@@ -1,0 +1,449 @@
+use std::{
+    fmt,
+    pin::Pin,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    task::{ready, Context, Poll},
+};
+
+use bytes::{Buf, Bytes};
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use tower::BoxError;
+
+use super::TryCloneBody;
+use crate::error::ReplayError;
+
+/// The default cap of a [`ReplayBody`]'s buffer: 64 KiB.
+pub const DEFAULT_MAX_REPLAY_BYTES: usize = 64 * 1024;
+
+/// A request body that can be sent again: it buffers the bytes of the body it wraps, lazily,
+/// as the first attempt streams them, up to a cap.
+///
+/// [`try_clone_body`](TryCloneBody::try_clone_body) makes a copy that yields the buffered
+/// bytes and then goes on reading the original body where it stopped — so a retry can start
+/// even when the first attempt did not read the whole body. All copies share one buffer and
+/// see the same sequence of bytes, in whatever order they are polled.
+///
+/// When the body grows past the cap the buffer is dropped: the copy being read goes on
+/// streaming normally (the attempt finishes as if nothing happened), but no copy can be made
+/// any more — `try_clone_body` returns `None` and [`Retry`](crate::Retry) records
+/// [`StopReason::BodyNotReplayable`](crate::StopReason::BodyNotReplayable). A copy that was
+/// already behind fails with [`ReplayError`].
+///
+/// Trailers are kept (outside the cap) and replayed after the data. Data frames are turned
+/// into [`Bytes`] (free for bodies whose data already is `Bytes`). The size hint of a copy is
+/// exact when the original's is, so `Content-Length` framing survives a replay.
+///
+/// `ReplayBody<B>` is `Send + Sync` when `B: Send`, always `Unpin` (the original body is
+/// pinned on the heap), and `Default` when `B: Default` (tower-http's `FollowRedirect` needs
+/// that).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use bytes::Bytes;
+/// use calm_retry::{ReplayBody, TryCloneBody};
+/// use http_body_util::{BodyExt, StreamBody};
+/// use http_body::Frame;
+///
+/// let chunks = ["a", "b", "c"].map(|c| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(c))));
+/// let first = ReplayBody::new(StreamBody::new(futures_util::stream::iter(chunks)));
+/// let second = first.try_clone_body().unwrap();
+///
+/// assert_eq!(first.collect().await.unwrap().to_bytes(), "abc");
+/// assert_eq!(second.collect().await.unwrap().to_bytes(), "abc");
+///
+/// // Past the cap, no more copies.
+/// let big = ReplayBody::with_max_bytes(http_body_util::Full::new(Bytes::from("0123456789")), 4);
+/// let _ = big.try_clone_body().unwrap().collect().await.unwrap();
+/// assert!(big.try_clone_body().is_none());
+/// # }
+/// ```
+pub struct ReplayBody<B> {
+    shared: Arc<Mutex<Shared<B>>>,
+    /// Index of the next data chunk this copy yields.
+    pos: usize,
+    trailers_sent: bool,
+}
+
+struct Shared<B> {
+    /// The original body; `None` once it ended or failed.
+    body: Option<Pin<Box<B>>>,
+    /// Every data chunk read so far, while under the cap.
+    chunks: Vec<Bytes>,
+    /// How many data chunks were read from the original body.
+    read: usize,
+    buffered: usize,
+    max: usize,
+    capped: bool,
+    trailers: Option<HeaderMap>,
+    ended: bool,
+    failed: bool,
+}
+
+impl<B> ReplayBody<B> {
+    /// Wraps `body` with the default cap, [`DEFAULT_MAX_REPLAY_BYTES`] (64 KiB).
+    ///
+    /// When the body goes through [`Retry`](crate::Retry), the policy's
+    /// [`max_replay_bytes`](crate::RetryPolicy::max_replay_bytes) replaces the cap.
+    pub fn new(body: B) -> Self {
+        Self::with_max_bytes(body, DEFAULT_MAX_REPLAY_BYTES)
+    }
+
+    /// Wraps `body`, buffering at most `max_bytes` of it.
+    pub fn with_max_bytes(body: B, max_bytes: usize) -> Self {
+        ReplayBody {
+            shared: Arc::new(Mutex::new(Shared {
+                body: Some(Box::pin(body)),
+                chunks: Vec::new(),
+                read: 0,
+                buffered: 0,
+                max: max_bytes,
+                capped: false,
+                trailers: None,
+                ended: false,
+                failed: false,
+            })),
+            pos: 0,
+            trailers_sent: false,
+        }
+    }
+
+    /// Whether the body went past its cap (or failed), so it cannot be replayed any more.
+    pub fn is_capped(&self) -> bool {
+        let shared = self.lock();
+        shared.capped || shared.failed
+    }
+
+    /// How many bytes are buffered right now.
+    pub fn buffered_bytes(&self) -> usize {
+        self.lock().buffered
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared<B>> {
+        // NOTE: a panic in the inner body's poll poisons the lock; the state is still
+        // consistent (every update happens after the poll), so go on with it.
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<B> Shared<B> {
+    fn set_max(&mut self, max: usize) {
+        self.max = max;
+        if self.buffered > max {
+            self.cap();
+        }
+    }
+
+    fn cap(&mut self) {
+        self.capped = true;
+        self.chunks = Vec::new();
+        self.buffered = 0;
+    }
+}
+
+impl<B> TryCloneBody for ReplayBody<B> {
+    fn try_clone_body(&self) -> Option<Self> {
+        let shared = self.lock();
+        if shared.capped || shared.failed {
+            return None;
+        }
+        drop(shared);
+        Some(ReplayBody {
+            shared: Arc::clone(&self.shared),
+            pos: 0,
+            trailers_sent: false,
+        })
+    }
+
+    fn limit_replay(&mut self, max_bytes: usize) {
+        self.lock().set_max(max_bytes);
+    }
+}
+
+impl<B> Body for ReplayBody<B>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let shared = Arc::clone(&this.shared);
+        let mut shared = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if this.pos < shared.read {
+                if shared.capped {
+                    return Poll::Ready(Some(Err(ReplayError::new().into())));
+                }
+                let chunk = shared.chunks[this.pos].clone();
+                this.pos += 1;
+                return Poll::Ready(Some(Ok(Frame::data(chunk))));
+            }
+            if shared.ended {
+                if !this.trailers_sent {
+                    this.trailers_sent = true;
+                    if let Some(trailers) = &shared.trailers {
+                        return Poll::Ready(Some(Ok(Frame::trailers(trailers.clone()))));
+                    }
+                }
+                return Poll::Ready(None);
+            }
+            if shared.failed {
+                return Poll::Ready(Some(Err(ReplayError::new().into())));
+            }
+            let Some(body) = shared.body.as_mut() else {
+                // NOTE: `body` is only taken when `ended` or `failed` is set, handled above.
+                return Poll::Ready(None);
+            };
+            match ready!(body.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(mut data) => {
+                        let bytes = data.copy_to_bytes(data.remaining());
+                        shared.read += 1;
+                        this.pos = shared.read;
+                        if !shared.capped {
+                            if shared.buffered.saturating_add(bytes.len()) <= shared.max {
+                                shared.buffered += bytes.len();
+                                shared.chunks.push(bytes.clone());
+                            } else {
+                                shared.cap();
+                            }
+                        }
+                        return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                    }
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            // NOTE: trailers are the last frame; the next poll sees the end.
+                            this.trailers_sent = true;
+                            shared.trailers = Some(trailers.clone());
+                            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+                        }
+                        // An unknown kind of frame: nothing to replay, skip it.
+                    }
+                },
+                Some(Err(err)) => {
+                    shared.failed = true;
+                    shared.body = None;
+                    return Poll::Ready(Some(Err(err.into())));
+                }
+                None => {
+                    shared.ended = true;
+                    shared.body = None;
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let shared = self.lock();
+        if self.pos < shared.read {
+            return false;
+        }
+        let no_more_data = shared.ended
+            || shared
+                .body
+                .as_ref()
+                .is_some_and(|body| body.is_end_stream());
+        no_more_data && (self.trailers_sent || shared.trailers.is_none()) && !shared.failed
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let shared = self.lock();
+        let rest = match &shared.body {
+            Some(body) => body.size_hint(),
+            None => SizeHint::with_exact(0),
+        };
+        if self.pos >= shared.read {
+            return rest;
+        }
+        if shared.capped {
+            return SizeHint::default();
+        }
+        let buffered: u64 = shared.chunks[self.pos..]
+            .iter()
+            .map(|c| c.len() as u64)
+            .sum();
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower().saturating_add(buffered));
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper.saturating_add(buffered));
+        }
+        hint
+    }
+}
+
+impl<B: Default> Default for ReplayBody<B> {
+    fn default() -> Self {
+        Self::new(B::default())
+    }
+}
+
+impl<B> fmt::Debug for ReplayBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = self.lock();
+        f.debug_struct("ReplayBody")
+            .field("pos", &self.pos)
+            .field("read", &shared.read)
+            .field("buffered", &shared.buffered)
+            .field("max", &shared.max)
+            .field("capped", &shared.capped)
+            .field("ended", &shared.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http_body_util::{channel::Channel, BodyExt, Empty, Full, StreamBody};
+
+    use super::*;
+
+    fn chunks(parts: &[&'static str]) -> impl Body<Data = Bytes, Error = Infallible> + Unpin {
+        let frames: Vec<Result<Frame<Bytes>, Infallible>> = parts
+            .iter()
+            .map(|p| Ok(Frame::data(Bytes::from_static(p.as_bytes()))))
+            .collect();
+        StreamBody::new(futures_util::stream::iter(frames))
+    }
+
+    async fn read_all<B>(body: B) -> Result<(Bytes, Option<HeaderMap>), BoxError>
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        let collected = body.collect().await.map_err(Into::into)?;
+        let trailers = collected.trailers().cloned();
+        Ok((collected.to_bytes(), trailers))
+    }
+
+    fn assert_traits<T: Send + Sync + Unpin + Default + Body>() {}
+
+    #[test]
+    fn is_send_sync_unpin_default() {
+        assert_traits::<ReplayBody<Full<Bytes>>>();
+        assert_traits::<ReplayBody<Empty<Bytes>>>();
+    }
+
+    #[tokio::test]
+    async fn replays_after_a_full_read() {
+        let first = ReplayBody::new(chunks(&["ab", "cd", "e"]));
+        let second = first.try_clone_body().unwrap();
+        assert_eq!(read_all(first).await.unwrap().0, "abcde");
+        let third = second.try_clone_body().unwrap();
+        assert_eq!(read_all(second).await.unwrap().0, "abcde");
+        assert_eq!(read_all(third).await.unwrap().0, "abcde");
+    }
+
+    #[tokio::test]
+    async fn replays_a_partial_read_then_continues_the_original() {
+        let mut first = ReplayBody::new(chunks(&["ab", "cd", "e"]));
+        let frame = first.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "ab");
+        let second = first.try_clone_body().unwrap();
+        drop(first);
+        assert_eq!(read_all(second).await.unwrap().0, "abcde");
+    }
+
+    #[tokio::test]
+    async fn interleaved_copies_see_the_same_bytes() {
+        let mut a = ReplayBody::new(chunks(&["1", "2", "3", "4"]));
+        let mut b = a.try_clone_body().unwrap();
+        let mut seen_a = Vec::new();
+        let mut seen_b = Vec::new();
+        seen_a.push(a.frame().await.unwrap().unwrap().into_data().unwrap());
+        seen_b.push(b.frame().await.unwrap().unwrap().into_data().unwrap());
+        seen_b.push(b.frame().await.unwrap().unwrap().into_data().unwrap());
+        seen_b.push(b.frame().await.unwrap().unwrap().into_data().unwrap());
+        seen_a.push(a.frame().await.unwrap().unwrap().into_data().unwrap());
+        while let Some(f) = a.frame().await {
+            seen_a.push(f.unwrap().into_data().unwrap());
+        }
+        while let Some(f) = b.frame().await {
+            seen_b.push(f.unwrap().into_data().unwrap());
+        }
+        assert_eq!(seen_a, ["1", "2", "3", "4"]);
+        assert_eq!(seen_a, seen_b);
+    }
+
+    #[tokio::test]
+    async fn past_the_cap_the_attempt_finishes_but_no_copy_can_be_made() {
+        let first = ReplayBody::with_max_bytes(chunks(&["abc", "def", "ghi"]), 5);
+        let behind = first.try_clone_body().unwrap();
+        assert_eq!(read_all(first).await.unwrap().0, "abcdefghi");
+        assert!(behind.is_capped());
+        assert!(behind.try_clone_body().is_none());
+        let err = read_all(behind).await.unwrap_err();
+        assert!(err.is::<ReplayError>());
+    }
+
+    #[tokio::test]
+    async fn exactly_the_cap_is_still_replayable() {
+        let first = ReplayBody::with_max_bytes(chunks(&["abc", "de"]), 5);
+        let second = first.try_clone_body().unwrap();
+        assert_eq!(read_all(first).await.unwrap().0, "abcde");
+        assert_eq!(second.buffered_bytes(), 5);
+        assert_eq!(read_all(second).await.unwrap().0, "abcde");
+    }
+
+    #[tokio::test]
+    async fn limit_replay_lowers_the_cap() {
+        let mut first = ReplayBody::new(Full::new(Bytes::from_static(b"0123456789")));
+        first.limit_replay(0);
+        let _ = read_all(first.try_clone_body().unwrap()).await.unwrap();
+        assert!(first.try_clone_body().is_none());
+    }
+
+    #[tokio::test]
+    async fn trailers_are_replayed() {
+        let (mut tx, body) = Channel::<Bytes, Infallible>::new(4);
+        let first = ReplayBody::new(body);
+        let second = first.try_clone_body().unwrap();
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-checksum", "abc".parse().unwrap());
+        tx.send_data(Bytes::from_static(b"data")).await.unwrap();
+        tx.send_trailers(trailers.clone()).await.unwrap();
+        drop(tx);
+        let (data, t) = read_all(first).await.unwrap();
+        assert_eq!(data, "data");
+        assert_eq!(t.as_ref(), Some(&trailers));
+        let (data, t) = read_all(second).await.unwrap();
+        assert_eq!(data, "data");
+        assert_eq!(t.as_ref(), Some(&trailers));
+    }
+
+    #[tokio::test]
+    async fn size_hint_stays_exact() {
+        let first = ReplayBody::new(Full::new(Bytes::from_static(b"hello")));
+        assert_eq!(first.size_hint().exact(), Some(5));
+        let second = first.try_clone_body().unwrap();
+        let _ = read_all(first).await.unwrap();
+        assert_eq!(second.size_hint().exact(), Some(5));
+        assert!(!second.is_end_stream());
+        let empty = ReplayBody::new(Empty::<Bytes>::new());
+        assert!(empty.is_end_stream());
+        assert_eq!(empty.size_hint().exact(), Some(0));
+    }
+
+    #[tokio::test]
+    async fn errors_end_replay() {
+        let frames: Vec<Result<Frame<Bytes>, std::io::Error>> = vec![
+            Ok(Frame::data(Bytes::from_static(b"x"))),
+            Err(std::io::Error::other("boom")),
+        ];
+        let first = ReplayBody::new(StreamBody::new(futures_util::stream::iter(frames)));
+        let second = first.try_clone_body().unwrap();
+        assert!(read_all(first).await.is_err());
+        assert!(second.try_clone_body().is_none());
+        assert!(read_all(second).await.unwrap_err().is::<ReplayError>());
+    }
+}

@@ -1,0 +1,388 @@
+//! The future returned by [`Retry`](crate::Retry).
+//
+// NOTE: this is our own state machine rather than `tower::retry::Retry` because tower's keeps
+// `Error = S::Error` (so the final error cannot carry the `RetryInfo`), clones the whole policy
+// and service into every call, has no step to drain the dropped response while waiting, and
+// cannot swap in a per-request policy. The shape follows `tower/src/retry/future.rs`.
+
+use std::{
+    error::Error as StdError,
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{ready, Context, Poll},
+    time::Duration,
+};
+
+use bytes::Buf;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body::Body;
+use pin_project_lite::pin_project;
+use tokio::time::{sleep_until, Instant, Sleep};
+use tower::BoxError;
+use tower_service::Service;
+
+use crate::{
+    body::{try_clone_request, TryCloneBody},
+    error::RetryError,
+    info::{RetryInfo, RetryReason, RetryRecord, StopReason, WaitSource},
+    retry_after::{self, MAX_DELAY},
+    service::Config,
+};
+
+/// How much of a response that will be retried is read (while waiting) so its connection can
+/// be reused; the rest is dropped.
+const DRAIN_LIMIT: usize = 16 * 1024;
+
+pin_project! {
+    /// The response future of [`Retry`](crate::Retry).
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResponseFuture<S, B, R>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S::Future, R>,
+        attempts: Option<Attempts<S, B>>,
+        info: RetryInfo,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, R> {
+        Calling {
+            #[pin]
+            future: F,
+        },
+        Waiting {
+            #[pin]
+            sleep: Sleep,
+            drain: Option<Pin<Box<R>>>,
+            drained: usize,
+        },
+        Ready,
+        Failed {
+            error: Option<RetryError>,
+        },
+        Done,
+    }
+}
+
+/// Everything a request needs to be tried again.
+pub(crate) struct Attempts<S, B> {
+    /// `None` when no retry can happen.
+    service: Option<S>,
+    /// An unsent copy of the request, the source of every retry's copy.
+    spare: Option<Request<B>>,
+    /// The request of the retry being prepared.
+    next: Option<Request<B>>,
+    config: Arc<Config>,
+    idempotent: bool,
+    deadline: Option<Instant>,
+    rng: Option<fastrand::Rng>,
+    prev_wait: Duration,
+}
+
+enum Outcome<'a> {
+    Status(StatusCode, &'a HeaderMap),
+    Error(&'a (dyn StdError + 'static)),
+}
+
+struct Planned {
+    reason: RetryReason,
+    wait: Duration,
+    at: Instant,
+    source: WaitSource,
+}
+
+impl<S, B> Attempts<S, B> {
+    pub(crate) fn new(
+        service: Option<S>,
+        spare: Option<Request<B>>,
+        config: Arc<Config>,
+        idempotent: bool,
+        deadline: Option<Instant>,
+    ) -> Self {
+        Attempts {
+            service,
+            spare,
+            next: None,
+            config,
+            idempotent,
+            deadline,
+            rng: None,
+            prev_wait: Duration::ZERO,
+        }
+    }
+}
+
+impl<S, B: TryCloneBody> Attempts<S, B> {
+    /// Decides what follows an attempt: `Some(instant)` to retry then (with `self.next`
+    /// ready), `None` to return the outcome (with the stop reason in `info`).
+    fn decide(&mut self, outcome: Outcome<'_>, info: &mut RetryInfo) -> Option<Instant> {
+        match self.plan(outcome, info) {
+            Ok(planned) => {
+                info.push(RetryRecord::new(
+                    planned.reason,
+                    planned.wait,
+                    planned.source,
+                ));
+                if let Some(next) = &self.next {
+                    tracing::debug!(
+                        method = %next.method(),
+                        uri = %next.uri(),
+                        attempt = info.attempts(),
+                        reason = %planned.reason,
+                        wait = ?planned.wait,
+                        wait_source = ?planned.source,
+                        "retrying request"
+                    );
+                }
+                Some(planned.at)
+            }
+            Err(stop) => {
+                if stop != StopReason::Succeeded {
+                    tracing::debug!(attempts = info.attempts(), reason = %stop, "not retrying");
+                }
+                info.stop(stop);
+                self.spare = None;
+                None
+            }
+        }
+    }
+
+    fn plan(&mut self, outcome: Outcome<'_>, info: &mut RetryInfo) -> Result<Planned, StopReason> {
+        let policy = &self.config.policy;
+        let mut hint = None;
+        let (reason, safe) = match outcome {
+            Outcome::Status(status, headers) => {
+                if !policy.statuses.contains(status) {
+                    return Err(StopReason::Succeeded);
+                }
+                if policy.respect_retry_after {
+                    hint = retry_after::hint(headers, policy.wall_clock);
+                }
+                let refused = status == StatusCode::TOO_MANY_REQUESTS;
+                (RetryReason::Status(status), self.idempotent || refused)
+            }
+            Outcome::Error(err) => {
+                if (policy.connect_error)(err) {
+                    (RetryReason::Connect, true)
+                } else {
+                    let retryable = (policy.retryable_error)(err);
+                    (RetryReason::Error, self.idempotent && retryable)
+                }
+            }
+        };
+        let now = Instant::now();
+        let hint_at = hint.map(|wait| after(now, wait));
+        info.set_retry_after(hint_at);
+        if !safe {
+            return Err(StopReason::NotRetryable);
+        }
+        let retries = u32::try_from(info.retries().len()).unwrap_or(u32::MAX);
+        if retries >= policy.max_retries || self.service.is_none() {
+            return Err(StopReason::AttemptsExhausted);
+        }
+        let (wait, source) = match (hint, hint_at) {
+            (Some(wait), Some(retry_at)) if wait > policy.max_retry_after => {
+                return Err(StopReason::RetryAfterTooLong { retry_at });
+            }
+            (Some(wait), _) => (wait, WaitSource::RetryAfter),
+            _ => {
+                let rng = self.rng.get_or_insert_with(|| policy.backoff.rng());
+                let wait = policy.backoff.sample(retries + 1, self.prev_wait, rng);
+                (wait, WaitSource::Backoff)
+            }
+        };
+        let at = after(now, wait);
+        if self.deadline.is_some_and(|deadline| at > deadline) {
+            return Err(StopReason::DeadlineExceeded { retry_at: at });
+        }
+        let Some(next) = self.spare.as_ref().and_then(try_clone_request) else {
+            return Err(StopReason::BodyNotReplayable);
+        };
+        if let Some(budget) = &self.config.budget {
+            if !budget.withdraw() {
+                return Err(StopReason::BudgetExhausted);
+            }
+        }
+        if retries + 1 >= policy.max_retries {
+            // NOTE: the last retry: free the spare (and a ReplayBody's buffer with it) early.
+            self.spare = None;
+        }
+        self.next = Some(next);
+        self.prev_wait = wait;
+        Ok(Planned {
+            reason,
+            wait,
+            at,
+            source,
+        })
+    }
+}
+
+/// `now + wait`, saturating far in the future instead of overflowing.
+fn after(now: Instant, wait: Duration) -> Instant {
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(MAX_DELAY))
+        .unwrap_or(now)
+}
+
+impl<S, B, R> ResponseFuture<S, B, R>
+where
+    S: Service<Request<B>>,
+{
+    pub(crate) fn new(future: S::Future, attempts: Attempts<S, B>) -> Self {
+        ResponseFuture {
+            state: State::Calling { future },
+            attempts: Some(attempts),
+            info: RetryInfo::default(),
+        }
+    }
+
+    pub(crate) fn failed(error: RetryError) -> Self {
+        ResponseFuture {
+            state: State::Failed { error: Some(error) },
+            attempts: None,
+            info: RetryInfo::default(),
+        }
+    }
+}
+
+impl<S, B, R> Future for ResponseFuture<S, B, R>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+    S::Error: Into<BoxError>,
+    B: TryCloneBody,
+    R: Body,
+{
+    type Output = Result<Response<R>, RetryError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Calling { future } => {
+                    let result = ready!(future.poll(cx));
+                    this.info.count_attempt();
+                    let attempts = this
+                        .attempts
+                        .as_mut()
+                        .expect("a called future has its attempts");
+                    match result {
+                        Ok(mut res) => {
+                            let outcome = Outcome::Status(res.status(), res.headers());
+                            match attempts.decide(outcome, this.info) {
+                                None => {
+                                    this.state.set(State::Done);
+                                    res.extensions_mut().insert(std::mem::take(this.info));
+                                    return Poll::Ready(Ok(res));
+                                }
+                                Some(at) => this.state.set(wait_until(at, Some(res.into_body()))),
+                            }
+                        }
+                        Err(err) => {
+                            let err: BoxError = err.into();
+                            match attempts.decide(Outcome::Error(&*err), this.info) {
+                                None => {
+                                    this.state.set(State::Done);
+                                    let info = std::mem::take(this.info);
+                                    return Poll::Ready(Err(RetryError::service(err, info)));
+                                }
+                                Some(at) => this.state.set(wait_until(at, None)),
+                            }
+                        }
+                    }
+                }
+                StateProj::Waiting {
+                    sleep,
+                    drain,
+                    drained,
+                } => {
+                    if let Some(body) = drain {
+                        if drain_some(body.as_mut(), drained, cx) {
+                            *drain = None;
+                        }
+                    }
+                    ready!(sleep.poll(cx));
+                    this.state.set(State::Ready);
+                }
+                StateProj::Ready => {
+                    let attempts = this.attempts.as_mut().expect("a retry has its attempts");
+                    let service = attempts
+                        .service
+                        .as_mut()
+                        .expect("a retry keeps the service");
+                    if let Err(err) = ready!(service.poll_ready(cx)) {
+                        this.info.stop(StopReason::NotReady);
+                        this.state.set(State::Done);
+                        let info = std::mem::take(this.info);
+                        return Poll::Ready(Err(RetryError::service(err.into(), info)));
+                    }
+                    let req = attempts.next.take().expect("a retry has its request");
+                    let future = service.call(req);
+                    this.state.set(State::Calling { future });
+                }
+                StateProj::Failed { error } => {
+                    let error = error.take().expect("polled after completion");
+                    this.state.set(State::Done);
+                    return Poll::Ready(Err(error));
+                }
+                StateProj::Done => panic!("calm_retry::ResponseFuture polled after completion"),
+            }
+        }
+    }
+}
+
+fn wait_until<F, R>(at: Instant, body: Option<R>) -> State<F, R> {
+    if at <= Instant::now() {
+        // NOTE: no wait, so no time to drain: drop the response body now.
+        return State::Ready;
+    }
+    State::Waiting {
+        sleep: sleep_until(at),
+        drain: body.map(Box::pin),
+        drained: 0,
+    }
+}
+
+/// Reads what is ready of a response body that will be dropped; `true` when done with it
+/// (ended, failed, or past [`DRAIN_LIMIT`]).
+fn drain_some<R: Body>(mut body: Pin<&mut R>, drained: &mut usize, cx: &mut Context<'_>) -> bool {
+    loop {
+        match body.as_mut().poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    *drained = drained.saturating_add(data.remaining());
+                }
+                if *drained > DRAIN_LIMIT {
+                    return true;
+                }
+            }
+            Poll::Ready(_) => return true,
+            Poll::Pending => return false,
+        }
+    }
+}
+
+impl<S, B, R> fmt::Debug for ResponseFuture<S, B, R>
+where
+    S: Service<Request<B>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Calling { .. } => "calling",
+            State::Waiting { .. } => "waiting",
+            State::Ready => "ready",
+            State::Failed { .. } => "failed",
+            State::Done => "done",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,92 @@
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+use crate::{
+    budget::RetryBudget,
+    error::ConfigError,
+    policy::{BudgetChoice, RetryPolicy},
+    service::{Config, Retry},
+};
+
+/// Applies [`Retry`] to a service: safe, budgeted retries that honor `Retry-After`.
+///
+/// See the [crate docs](crate) for the behaviour and [`RetryPolicy`] for the settings.
+///
+/// # Clone
+///
+/// Cheap (one `Arc`). The layer owns the retry budget: every clone of the layer and every
+/// service it builds share it, so retries are bounded across all of them.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use calm_retry::{RetryLayer, RetryPolicy};
+/// use http::{Request, Response};
+/// use tower::{ServiceBuilder, ServiceExt};
+///
+/// let layer = RetryLayer::new(RetryPolicy::default().max_retries(2)).unwrap();
+/// let svc = ServiceBuilder::new().layer(layer).service_fn(|_req: Request<String>| async {
+///     Ok::<_, tower::BoxError>(Response::new(String::from("ok")))
+/// });
+/// let res = svc.oneshot(Request::new(String::new())).await.unwrap();
+/// assert_eq!(res.body(), "ok");
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct RetryLayer {
+    config: Arc<Config>,
+}
+
+impl RetryLayer {
+    /// Validates `policy` and makes the layer, with its own retry budget unless the policy
+    /// names one (or none).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when the policy is invalid (see [`RetryPolicy::validate`]).
+    pub fn new(policy: RetryPolicy) -> Result<Self, ConfigError> {
+        policy.validate()?;
+        let budget = match &policy.budget {
+            BudgetChoice::Layer => Some(RetryBudget::default()),
+            BudgetChoice::Disabled => None,
+            BudgetChoice::Own(budget) => Some(budget.clone()),
+        };
+        Ok(RetryLayer {
+            config: Arc::new(Config { policy, budget }),
+        })
+    }
+
+    /// The layer's policy.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.config.policy
+    }
+
+    /// The budget shared by this layer's services (`None` with [`RetryPolicy::no_budget`]).
+    pub fn budget(&self) -> Option<&RetryBudget> {
+        self.config.budget.as_ref()
+    }
+}
+
+impl Default for RetryLayer {
+    /// A layer with [`RetryPolicy::default()`].
+    fn default() -> Self {
+        RetryLayer {
+            config: Arc::new(Config {
+                policy: RetryPolicy::default(),
+                budget: Some(RetryBudget::default()),
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for RetryLayer {
+    type Service = Retry<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Retry::from_parts(inner, Arc::clone(&self.config))
+    }
+}

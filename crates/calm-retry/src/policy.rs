@@ -1,0 +1,383 @@
+//! [`RetryPolicy`]: what is retried, how often, and how long to wait.
+
+use std::{error::Error as StdError, fmt, time::Duration, time::SystemTime};
+
+use http::{header::HeaderName, Method, Request, StatusCode};
+
+use crate::{
+    backoff::Backoff,
+    body::DEFAULT_MAX_REPLAY_BYTES,
+    budget::RetryBudget,
+    error::{self, ConfigError},
+};
+
+/// The `Idempotency-Key` request header (IETF draft): a POST or PATCH that carries it may be
+/// retried.
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// A test run on an error's source chain.
+pub type ErrorPredicate = fn(&(dyn StdError + 'static)) -> bool;
+
+/// What [`Retry`](crate::Retry) retries, how often, and how long it waits.
+///
+/// Build one from [`RetryPolicy::default()`] with the by-value setters below, then hand it to
+/// [`RetryLayer::new`](crate::RetryLayer::new), which validates it. A policy placed in a
+/// request's extensions replaces the layer's for that request.
+///
+/// # Which outcomes are retried
+///
+/// A response whose status is in the retry set, or an error of the inner service — and only
+/// when it is safe:
+///
+/// | outcome | retried for |
+/// |---|---|
+/// | status in the set (default 429, 502, 503, 504) | idempotent methods (GET HEAD OPTIONS PUT DELETE TRACE) |
+/// | 429 Too Many Requests (when in the set) | any method: the server refused it unprocessed |
+/// | connect error (never sent; see [`connect_error`](Self::connect_error)) | any method |
+/// | other error of the inner service (see [`retryable_error`](Self::retryable_error)) | idempotent methods |
+///
+/// A request carrying an `Idempotency-Key` header counts as idempotent whatever its method;
+/// [`retry_non_idempotent(true)`](Self::retry_non_idempotent) makes every method count.
+///
+/// # Defaults
+///
+/// | setting | default | why |
+/// |---|---|---|
+/// | [`max_retries`](Self::max_retries) | 3 | at most 4 attempts: recovers from blips without multiplying load |
+/// | [`retry_on_status`](Self::retry_on_status) | 429, 502, 503, 504 | the statuses that mean "not now" rather than "no" |
+/// | [`backoff`](Self::backoff) | [`Backoff::default()`]: exponential from 250 ms, ×2, max 30 s, full jitter | spreads retries of many clients apart |
+/// | [`respect_retry_after`](Self::respect_retry_after) | `true` | the server knows best when it can serve again |
+/// | [`max_retry_after`](Self::max_retry_after) | 60 s | past a minute the caller should decide, not a sleeping task |
+/// | [`deadline`](Self::deadline) | none | per-attempt timeouts belong below the layer |
+/// | [`retry_non_idempotent`](Self::retry_non_idempotent) | `false` | a retried POST may act twice |
+/// | [`budget`](Self::budget) | the layer's own [`RetryBudget::default()`] | stops retry storms across clones |
+/// | [`max_replay_bytes`](Self::max_replay_bytes) | 64 KiB | bounds the memory a streaming body may pin |
+/// | [`connect_error`](Self::connect_error) | [`error::is_connection_refused`] | recognises hyper-util's and calm's refused connects |
+/// | [`retryable_error`](Self::retryable_error) | [`error::any_error`] | every transport error is worth one more try |
+/// | [`wall_clock`](Self::wall_clock) | [`SystemTime::now`] | only used for `Retry-After` dates when the response has no `Date` |
+///
+/// # Per-request policies
+///
+/// A `RetryPolicy` in a request's extensions replaces the layer's for that request, except
+/// for the budget: unless it names its own ([`budget`](Self::budget)) or none
+/// ([`no_budget`](Self::no_budget)), it draws from the layer's shared budget. It is
+/// validated when the request arrives; an invalid one fails that request with
+/// [`RetryErrorKind::InvalidPolicy`](crate::error::RetryErrorKind::InvalidPolicy) before
+/// anything is sent.
+///
+/// # Examples
+///
+/// The urllib3 port of `Retry(total=3, backoff_factor=1, status_forcelist=[429, 503])`:
+///
+/// ```
+/// use calm_retry::{Backoff, RetryLayer, RetryPolicy};
+/// use http::StatusCode;
+///
+/// let policy = RetryPolicy::default()
+///     .max_retries(3)
+///     .backoff(Backoff::urllib3(1.0))
+///     .retry_on_status([StatusCode::TOO_MANY_REQUESTS, StatusCode::SERVICE_UNAVAILABLE]);
+/// let layer = RetryLayer::new(policy).expect("valid policy");
+/// # let _ = layer;
+/// ```
+///
+/// Turning retries off for one request:
+///
+/// ```
+/// use calm_retry::RetryPolicy;
+///
+/// let mut req = http::Request::get("/reports").body(String::new()).unwrap();
+/// req.extensions_mut().insert(RetryPolicy::default().max_retries(0));
+/// ```
+#[derive(Clone)]
+pub struct RetryPolicy {
+    pub(crate) max_retries: u32,
+    pub(crate) statuses: StatusSet,
+    pub(crate) backoff: Backoff,
+    pub(crate) respect_retry_after: bool,
+    pub(crate) max_retry_after: Duration,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) retry_non_idempotent: bool,
+    pub(crate) budget: BudgetChoice,
+    pub(crate) max_replay_bytes: usize,
+    pub(crate) connect_error: ErrorPredicate,
+    pub(crate) retryable_error: ErrorPredicate,
+    pub(crate) wall_clock: fn() -> SystemTime,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum BudgetChoice {
+    /// The budget of the layer the request goes through.
+    Layer,
+    Disabled,
+    Own(RetryBudget),
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 3,
+            statuses: StatusSet::from_iter([
+                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::BAD_GATEWAY,
+                StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::GATEWAY_TIMEOUT,
+            ]),
+            backoff: Backoff::default(),
+            respect_retry_after: true,
+            max_retry_after: Duration::from_secs(60),
+            deadline: None,
+            retry_non_idempotent: false,
+            budget: BudgetChoice::Layer,
+            max_replay_bytes: DEFAULT_MAX_REPLAY_BYTES,
+            connect_error: error::is_connection_refused,
+            retryable_error: error::any_error,
+            wall_clock: SystemTime::now,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// At most this many retries (so `n + 1` attempts). `0` turns retries off.
+    #[must_use]
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    /// The response statuses worth retrying; replaces the default set.
+    #[must_use]
+    pub fn retry_on_status(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
+        self.statuses = StatusSet::from_iter(statuses);
+        self
+    }
+
+    /// How long to wait before each retry when the server does not say.
+    #[must_use]
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Whether a valid `Retry-After` (delta-seconds or HTTP-date) replaces the backoff wait.
+    /// Malformed, negative and past values are ignored.
+    #[must_use]
+    pub fn respect_retry_after(mut self, yes: bool) -> Self {
+        self.respect_retry_after = yes;
+        self
+    }
+
+    /// The longest `Retry-After` the layer sleeps on. A longer one is not slept on: the
+    /// response is returned at once with
+    /// [`StopReason::RetryAfterTooLong`](crate::StopReason::RetryAfterTooLong), which carries
+    /// the instant the server named.
+    #[must_use]
+    pub fn max_retry_after(mut self, max: Duration) -> Self {
+        self.max_retry_after = max;
+        self
+    }
+
+    /// The total time across attempts, measured from the call: no retry is scheduled to start
+    /// after it (the response is returned at once with
+    /// [`StopReason::DeadlineExceeded`](crate::StopReason::DeadlineExceeded)). An attempt in
+    /// flight is not cancelled: wrap the stack in a `tower::timeout::Timeout` for a hard limit.
+    #[must_use]
+    pub fn deadline(mut self, total: Duration) -> Self {
+        self.deadline = Some(total);
+        self
+    }
+
+    /// Removes the [`deadline`](Self::deadline).
+    #[must_use]
+    pub fn no_deadline(mut self) -> Self {
+        self.deadline = None;
+        self
+    }
+
+    /// Retries every method, idempotent or not.
+    #[must_use]
+    pub fn retry_non_idempotent(mut self, yes: bool) -> Self {
+        self.retry_non_idempotent = yes;
+        self
+    }
+
+    /// Uses `budget` instead of the layer's own (share one `RetryBudget` between layers to
+    /// share a budget).
+    #[must_use]
+    pub fn budget(mut self, budget: RetryBudget) -> Self {
+        self.budget = BudgetChoice::Own(budget);
+        self
+    }
+
+    /// No budget: only [`max_retries`](Self::max_retries) bounds retries.
+    #[must_use]
+    pub fn no_budget(mut self) -> Self {
+        self.budget = BudgetChoice::Disabled;
+        self
+    }
+
+    /// The cap of a [`ReplayBody`](crate::ReplayBody)'s buffer for requests under this
+    /// policy; a body past it is sent once and not retried.
+    #[must_use]
+    pub fn max_replay_bytes(mut self, max: usize) -> Self {
+        self.max_replay_bytes = max;
+        self
+    }
+
+    /// How to recognise an error that means the request was never sent (retried for any
+    /// method). The default is [`error::is_connection_refused`].
+    #[must_use]
+    pub fn connect_error(mut self, is_connect: ErrorPredicate) -> Self {
+        self.connect_error = is_connect;
+        self
+    }
+
+    /// Which other errors of the inner service may be retried (idempotent requests only).
+    /// The default, [`error::any_error`], retries all.
+    #[must_use]
+    pub fn retryable_error(mut self, is_retryable: ErrorPredicate) -> Self {
+        self.retryable_error = is_retryable;
+        self
+    }
+
+    /// The wall clock that `Retry-After` HTTP-dates are measured from when the response has
+    /// no valid `Date` header. For tests.
+    #[must_use]
+    pub fn wall_clock(mut self, now: fn() -> SystemTime) -> Self {
+        self.wall_clock = now;
+        self
+    }
+
+    /// Checks that the policy makes sense; [`RetryLayer::new`](crate::RetryLayer::new) calls it.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] of an invalid [`Backoff`] (budgets are checked when they are made).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.backoff.validate()
+    }
+
+    /// Whether `status` is in the retry set.
+    pub fn retries_status(&self, status: StatusCode) -> bool {
+        self.statuses.contains(status)
+    }
+
+    /// Whether this request may be retried after any retryable outcome (not only a 429 or a
+    /// connect error): its method is idempotent, it carries an `Idempotency-Key`, or the
+    /// policy retries every method.
+    pub fn is_idempotent<B>(&self, req: &Request<B>) -> bool {
+        self.retry_non_idempotent
+            || is_idempotent_method(req.method())
+            || req.headers().contains_key(IDEMPOTENCY_KEY)
+    }
+}
+
+/// GET, HEAD, OPTIONS, PUT, DELETE and TRACE (RFC 9110 §9.2.2).
+pub(crate) fn is_idempotent_method(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+impl fmt::Debug for RetryPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryPolicy")
+            .field("max_retries", &self.max_retries)
+            .field("retry_on_status", &self.statuses)
+            .field("backoff", &self.backoff)
+            .field("respect_retry_after", &self.respect_retry_after)
+            .field("max_retry_after", &self.max_retry_after)
+            .field("deadline", &self.deadline)
+            .field("retry_non_idempotent", &self.retry_non_idempotent)
+            .field("budget", &self.budget)
+            .field("max_replay_bytes", &self.max_replay_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A set of status codes: one bit per code in `0..1024`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StatusSet([u64; 16]);
+
+impl StatusSet {
+    pub(crate) fn contains(&self, status: StatusCode) -> bool {
+        let code = usize::from(status.as_u16());
+        code < 1024 && self.0[code / 64] & (1 << (code % 64)) != 0
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        (0u16..1024).filter(|&c| self.0[usize::from(c) / 64] & (1 << (c % 64)) != 0)
+    }
+}
+
+impl FromIterator<StatusCode> for StatusSet {
+    fn from_iter<I: IntoIterator<Item = StatusCode>>(iter: I) -> Self {
+        let mut bits = [0u64; 16];
+        for status in iter {
+            let code = usize::from(status.as_u16());
+            if code < 1024 {
+                bits[code / 64] |= 1 << (code % 64);
+            }
+        }
+        StatusSet(bits)
+    }
+}
+
+impl fmt::Debug for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_set() {
+        let set = StatusSet::from_iter([StatusCode::OK, StatusCode::from_u16(999).unwrap()]);
+        assert!(set.contains(StatusCode::OK));
+        assert!(set.contains(StatusCode::from_u16(999).unwrap()));
+        assert!(!set.contains(StatusCode::CREATED));
+        assert_eq!(format!("{set:?}"), "{200, 999}");
+        let policy = RetryPolicy::default();
+        for code in [429, 502, 503, 504] {
+            assert!(policy.retries_status(StatusCode::from_u16(code).unwrap()));
+        }
+        assert!(!policy.retries_status(StatusCode::INTERNAL_SERVER_ERROR));
+    }
+
+    #[test]
+    fn idempotency() {
+        let policy = RetryPolicy::default();
+        let req = |m: Method| Request::builder().method(m).body(()).unwrap();
+        for m in [
+            Method::GET,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::PUT,
+            Method::DELETE,
+            Method::TRACE,
+        ] {
+            assert!(policy.is_idempotent(&req(m)));
+        }
+        assert!(!policy.is_idempotent(&req(Method::POST)));
+        assert!(!policy.is_idempotent(&req(Method::PATCH)));
+        let keyed = Request::post("/")
+            .header("Idempotency-Key", "abc")
+            .body(())
+            .unwrap();
+        assert!(policy.is_idempotent(&keyed));
+        assert!(policy
+            .retry_non_idempotent(true)
+            .is_idempotent(&req(Method::POST)));
+    }
+
+    #[test]
+    fn debug_is_readable() {
+        let text = format!("{:?}", RetryPolicy::default());
+        assert!(text.contains("max_retries: 3"), "{text}");
+        assert!(text.contains("{429, 502, 503, 504}"), "{text}");
+    }
+}

@@ -1,0 +1,180 @@
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use http::{Request, Response};
+use http_body::Body;
+use tokio::time::Instant;
+use tower::BoxError;
+use tower_service::Service;
+
+use crate::{
+    body::{try_clone_request, TryCloneBody},
+    budget::RetryBudget,
+    error::{ConfigError, RetryError},
+    future::{Attempts, ResponseFuture},
+    info::{RetryInfo, StopReason},
+    layer::RetryLayer,
+    policy::{BudgetChoice, RetryPolicy},
+};
+
+/// Retries requests to the inner service according to a [`RetryPolicy`]; made by
+/// [`RetryLayer`].
+///
+/// Works over any `S: Service<http::Request<B>, Response = http::Response<R>> + Clone` whose
+/// error converts into [`BoxError`], with a request body `B` that implements
+/// [`TryCloneBody`] (every `Clone` body does; wrap others with
+/// [`ReplayBodyLayer`](crate::ReplayBodyLayer)).
+///
+/// # Errors
+///
+/// [`RetryError`]: the inner service's last error with the [`RetryInfo`] of the attempts,
+/// or an invalid per-request policy (the request is then not sent).
+///
+/// # Clone
+///
+/// Clones share the policy and the retry budget. Each call takes the inner service that
+/// `poll_ready` made ready and leaves a clone in its place; the response future polls its
+/// service ready again before every retry.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use calm_retry::{Backoff, Retry, RetryInfo, RetryPolicy, StopReason};
+/// use http::{Request, Response, StatusCode};
+/// use tower::ServiceExt;
+///
+/// let always_busy = tower::service_fn(|_req: Request<String>| async {
+///     let mut res = Response::new(String::new());
+///     *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+///     res.headers_mut().insert("retry-after", "3600".parse().unwrap());
+///     Ok::<_, tower::BoxError>(res)
+/// });
+/// let svc = Retry::new(always_busy, RetryPolicy::default()).unwrap();
+///
+/// // An hour is above the default 60 s cap: no sleep, the 429 comes back at once.
+/// let res = svc.oneshot(Request::new(String::new())).await.unwrap();
+/// let info = res.extensions().get::<RetryInfo>().unwrap();
+/// assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+/// assert!(matches!(info.stop_reason(), StopReason::RetryAfterTooLong { .. }));
+/// assert!(info.retry_after().is_some());
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Retry<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+/// A policy with the budget it draws from; one `Arc` of it is shared by a layer, its
+/// services and their futures.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) policy: RetryPolicy,
+    pub(crate) budget: Option<RetryBudget>,
+}
+
+impl<S> Retry<S> {
+    /// Wraps `inner` with a layer made from `policy`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] when the policy is invalid.
+    pub fn new(inner: S, policy: RetryPolicy) -> Result<Self, ConfigError> {
+        let layer = RetryLayer::new(policy)?;
+        Ok(tower_layer::Layer::layer(&layer, inner))
+    }
+
+    pub(crate) fn from_parts(inner: S, config: Arc<Config>) -> Self {
+        Retry { inner, config }
+    }
+
+    /// The layer's policy.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.config.policy
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B, R> Service<Request<B>> for Retry<S>
+where
+    S: Service<Request<B>, Response = Response<R>> + Clone,
+    S::Error: Into<BoxError>,
+    B: TryCloneBody,
+    R: Body,
+{
+    type Response = Response<R>;
+    type Error = RetryError;
+    type Future = ResponseFuture<S, B, R>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(|err| {
+            let mut info = RetryInfo::default();
+            info.stop(StopReason::NotReady);
+            RetryError::service(err.into(), info)
+        })
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let config = match req.extensions().get::<RetryPolicy>() {
+            None => Arc::clone(&self.config),
+            Some(own) => {
+                if let Err(err) = own.validate() {
+                    return ResponseFuture::failed(RetryError::invalid_policy(err));
+                }
+                let budget = match &own.budget {
+                    BudgetChoice::Layer => self.config.budget.clone(),
+                    BudgetChoice::Disabled => None,
+                    BudgetChoice::Own(budget) => Some(budget.clone()),
+                };
+                Arc::new(Config {
+                    policy: own.clone(),
+                    budget,
+                })
+            }
+        };
+        if let Some(budget) = &config.budget {
+            budget.deposit();
+        }
+        let policy = &config.policy;
+
+        if policy.max_retries == 0 {
+            // NOTE: no retry can happen, so keep no copy of the request or the service.
+            req.body_mut().limit_replay(0);
+            let idempotent = policy.is_idempotent(&req);
+            let attempts = Attempts::new(None, None, config, idempotent, None);
+            return ResponseFuture::new(self.inner.call(req), attempts);
+        }
+
+        req.body_mut().limit_replay(policy.max_replay_bytes);
+        let spare = try_clone_request(&req);
+        let idempotent = policy.is_idempotent(&req);
+        let deadline = policy
+            .deadline
+            .and_then(|total| Instant::now().checked_add(total));
+        // NOTE: the ready service makes this call and moves into the future for the retries
+        // (where it is polled ready again); the clone left behind is not ready yet.
+        let clone = self.inner.clone();
+        let mut service = std::mem::replace(&mut self.inner, clone);
+        let future = service.call(req);
+        let attempts = Attempts::new(Some(service), spare, config, idempotent, deadline);
+        ResponseFuture::new(future, attempts)
+    }
+}

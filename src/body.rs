@@ -1,0 +1,171 @@
+//! The body type of calm's requests and responses.
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::BodyExt;
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tower::BoxError;
+
+/// A request or response body: empty, a block of bytes, or a stream.
+///
+/// Bytes bodies cost no allocation and are replayed for free on retries; streaming bodies are
+/// boxed once and, on the request side, replayed from a bounded buffer (see
+/// [`RetryPolicy::max_replay_bytes`](crate::RetryPolicy::max_replay_bytes)).
+///
+/// ```
+/// use calm::Body;
+/// use http_body_util::BodyExt;
+///
+/// # tokio_test::block_on(async {
+/// let body = Body::from("hello");
+/// assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
+///
+/// let stream = Body::wrap(http_body_util::Full::new(bytes::Bytes::from_static(b"streamed")));
+/// assert_eq!(stream.collect().await.unwrap().to_bytes(), "streamed");
+/// # });
+/// ```
+pub struct Body {
+    kind: Kind,
+}
+
+enum Kind {
+    Full(Option<Bytes>),
+    Boxed(UnsyncBoxBody<Bytes, BoxError>),
+}
+
+impl Body {
+    /// An empty body.
+    ///
+    /// ```
+    /// use http_body::Body as _;
+    /// assert!(calm::Body::empty().is_end_stream());
+    /// ```
+    pub fn empty() -> Self {
+        Body {
+            kind: Kind::Full(None),
+        }
+    }
+
+    /// Wraps any [`http_body::Body`] whose chunks are [`Bytes`].
+    ///
+    /// ```
+    /// let body = calm::Body::wrap(http_body_util::Empty::<bytes::Bytes>::new());
+    /// # let _ = body;
+    /// ```
+    pub fn wrap<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Body {
+            kind: Kind::Boxed(body.map_err(Into::into).boxed_unsync()),
+        }
+    }
+
+    /// The bytes of a body that is not a stream, without consuming it.
+    pub(crate) fn as_bytes(&self) -> Option<&Bytes> {
+        match &self.kind {
+            Kind::Full(Some(bytes)) => Some(bytes),
+            _ => None,
+        }
+    }
+
+    /// A cheap copy when the body is empty or bytes; `None` for a stream.
+    pub(crate) fn try_clone_full(&self) -> Option<Body> {
+        match &self.kind {
+            Kind::Full(bytes) => Some(Body {
+                kind: Kind::Full(bytes.clone()),
+            }),
+            Kind::Boxed(_) => None,
+        }
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::empty()
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Full(None) => f.write_str("Body(empty)"),
+            Kind::Full(Some(bytes)) => write!(f, "Body({} bytes)", bytes.len()),
+            Kind::Boxed(_) => f.write_str("Body(stream)"),
+        }
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Self {
+        let kind = if bytes.is_empty() {
+            Kind::Full(None)
+        } else {
+            Kind::Full(Some(bytes))
+        };
+        Body { kind }
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(bytes: Vec<u8>) -> Self {
+        Body::from(Bytes::from(bytes))
+    }
+}
+
+impl From<String> for Body {
+    fn from(text: String) -> Self {
+        Body::from(Bytes::from(text))
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(text: &'static str) -> Self {
+        Body::from(Bytes::from_static(text.as_bytes()))
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(bytes: &'static [u8]) -> Self {
+        Body::from(Bytes::from_static(bytes))
+    }
+}
+
+impl From<()> for Body {
+    fn from(_: ()) -> Self {
+        Body::empty()
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.get_mut().kind {
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Full(bytes) => bytes.is_none(),
+            Kind::Boxed(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Boxed(body) => body.size_hint(),
+        }
+    }
+}
