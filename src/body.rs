@@ -1,6 +1,7 @@
 //! The body type of calm's requests and responses.
 
 use bytes::Bytes;
+use calm_retry::{ReplayBody, TryCloneBody};
 use http_body::{Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
@@ -11,9 +12,10 @@ use tower::BoxError;
 
 /// A request or response body: empty, a block of bytes, or a stream.
 ///
-/// Bytes bodies cost no allocation and are replayed for free on retries; streaming bodies are
-/// boxed once and, on the request side, replayed from a bounded buffer (see
-/// [`RetryPolicy::max_replay_bytes`](crate::RetryPolicy::max_replay_bytes)).
+/// Bytes bodies cost no allocation and are replayed for free on retries. A stream given to
+/// [`Body::wrap`] is boxed once and, when retried, replayed from a buffer filled while the
+/// first attempt sends it, up to [`RetryPolicy::max_replay_bytes`](crate::RetryPolicy::max_replay_bytes)
+/// (64 KiB by default); a longer stream is sent once and not retried.
 ///
 /// ```
 /// use calm::Body;
@@ -33,6 +35,9 @@ pub struct Body {
 
 enum Kind {
     Full(Option<Bytes>),
+    // NOTE: request streams are replayable (buffered up to the retry policy's cap); response
+    // streams are not, so they skip the buffer's lock.
+    Replay(ReplayBody<UnsyncBoxBody<Bytes, BoxError>>),
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
 }
 
@@ -61,25 +66,35 @@ impl Body {
         B::Error: Into<BoxError>,
     {
         Body {
+            kind: Kind::Replay(ReplayBody::new(body.map_err(Into::into).boxed_unsync())),
+        }
+    }
+
+    /// A response body: streamed through once, never buffered for replay.
+    pub(crate) fn from_response<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Body {
             kind: Kind::Boxed(body.map_err(Into::into).boxed_unsync()),
         }
     }
+}
 
-    /// The bytes of a body that is not a stream, without consuming it.
-    pub(crate) fn as_bytes(&self) -> Option<&Bytes> {
-        match &self.kind {
-            Kind::Full(Some(bytes)) => Some(bytes),
-            _ => None,
-        }
+impl TryCloneBody for Body {
+    fn try_clone_body(&self) -> Option<Self> {
+        let kind = match &self.kind {
+            Kind::Full(bytes) => Kind::Full(bytes.clone()),
+            Kind::Replay(body) => Kind::Replay(body.try_clone_body()?),
+            Kind::Boxed(_) => return None,
+        };
+        Some(Body { kind })
     }
 
-    /// A cheap copy when the body is empty or bytes; `None` for a stream.
-    pub(crate) fn try_clone_full(&self) -> Option<Body> {
-        match &self.kind {
-            Kind::Full(bytes) => Some(Body {
-                kind: Kind::Full(bytes.clone()),
-            }),
-            Kind::Boxed(_) => None,
+    fn limit_replay(&mut self, max_bytes: usize) {
+        if let Kind::Replay(body) = &mut self.kind {
+            body.limit_replay(max_bytes);
         }
     }
 }
@@ -95,7 +110,7 @@ impl fmt::Debug for Body {
         match &self.kind {
             Kind::Full(None) => f.write_str("Body(empty)"),
             Kind::Full(Some(bytes)) => write!(f, "Body({} bytes)", bytes.len()),
-            Kind::Boxed(_) => f.write_str("Body(stream)"),
+            Kind::Replay(_) | Kind::Boxed(_) => f.write_str("Body(stream)"),
         }
     }
 }
@@ -151,6 +166,7 @@ impl http_body::Body for Body {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match &mut self.get_mut().kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Replay(body) => Pin::new(body).poll_frame(cx),
             Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
         }
     }
@@ -158,6 +174,7 @@ impl http_body::Body for Body {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
+            Kind::Replay(body) => body.is_end_stream(),
             Kind::Boxed(body) => body.is_end_stream(),
         }
     }
@@ -165,6 +182,7 @@ impl http_body::Body for Body {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Replay(body) => body.size_hint(),
             Kind::Boxed(body) => body.size_hint(),
         }
     }

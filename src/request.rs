@@ -36,11 +36,19 @@ pub struct RequestBuilder {
 
 impl RequestBuilder {
     pub(crate) fn new(client: Client, method: Method, path: &str) -> Self {
-        let request = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .body(Body::empty())
-            .map_err(BoxError::from);
+        // NOTE: resolved here because `http::Uri` cannot hold a relative path such as
+        // `users/42`; the SharedClient layer then checks the absolute URI again.
+        let request = client
+            .base_url()
+            .resolve_str(path)
+            .map_err(BoxError::from)
+            .and_then(|uri| {
+                http::Request::builder()
+                    .method(method)
+                    .uri(uri)
+                    .body(Body::empty())
+                    .map_err(BoxError::from)
+            });
         RequestBuilder { client, request }
     }
 

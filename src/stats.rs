@@ -70,10 +70,16 @@ impl Recorder {
         }
     }
 
-    pub(crate) fn finished(&self, info: Option<&RetryInfo>, is_error: bool) {
-        if is_error {
-            self.errors.fetch_add(1, Relaxed);
-        }
+    pub(crate) fn finished(&self, result: &Result<http::Response<crate::Body>, tower::BoxError>) {
+        let info = match result {
+            Ok(response) => response.extensions().get::<RetryInfo>(),
+            Err(error) => {
+                self.errors.fetch_add(1, Relaxed);
+                error
+                    .downcast_ref::<crate::retry::error::RetryError>()
+                    .and_then(|error| error.info())
+            }
+        };
         let Some(info) = info.filter(|info| !info.retries().is_empty()) else {
             return;
         };

@@ -74,8 +74,11 @@ fn take_place(c: &mut Criterion) {
 }
 
 /// Time per call while 2 threads call `op` on one shared limiter at once.
-fn contended<F>(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, name: &str, op: F)
-where
+fn contended<F>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    op: F,
+) where
     F: Fn() + Clone + Send + 'static,
 {
     group.bench_function(name, |b| {

@@ -246,8 +246,8 @@ impl InProcess {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // NOTE: no code path panics while holding the lock; if a waker's wake did, the state
-        // is still consistent (wakes happen after each update), so poisoning is ignored.
+        // NOTE: nothing panics while holding the lock (wakers are woken after it is released),
+        // and every update leaves the state consistent, so poisoning is ignored.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -286,9 +286,11 @@ impl State {
         }
     }
 
-    /// Replays GCRA from the base over the queue (after a release or a new pause), wakes the
-    /// holders whose instant changed, and settles what became due.
-    fn reschedule(&mut self, now: u64) {
+    /// Replays GCRA from the base over the queue (after a release or a new pause), and settles
+    /// what became due. Returns the wakers of the holders whose instant changed, to be woken
+    /// once the lock is released.
+    fn reschedule(&mut self, now: u64) -> Vec<Waker> {
+        let mut moved = Vec::new();
         for lane in self.lanes.iter_mut() {
             lane.tail = lane.base;
         }
@@ -298,12 +300,11 @@ impl State {
             let entry = &mut self.queue[i];
             if entry.at != at {
                 entry.at = at;
-                if let Some(waker) = &entry.waker {
-                    waker.wake_by_ref();
-                }
+                moved.extend(entry.waker.clone());
             }
         }
         self.settle(now);
+        moved
     }
 
     fn find(&self, id: u64) -> Option<usize> {
@@ -379,10 +380,13 @@ impl Backend for InProcess {
         let n = self.nanos(now);
         let mut st = self.lock();
         st.settle(n);
-        if let Some(i) = st.find(ticket.id) {
-            st.queue.remove(i);
-            st.reschedule(n);
-        }
+        let Some(i) = st.find(ticket.id) else {
+            return;
+        };
+        st.queue.remove(i);
+        let moved = st.reschedule(n);
+        drop(st);
+        moved.into_iter().for_each(Waker::wake);
     }
 
     fn pause_until(&self, until: Instant, now: Instant) {
@@ -393,7 +397,9 @@ impl Backend for InProcess {
             return;
         }
         st.paused_until = u;
-        st.reschedule(n);
+        let moved = st.reschedule(n);
+        drop(st);
+        moved.into_iter().for_each(Waker::wake);
     }
 
     fn state(&self, now: Instant) -> BackendState {
@@ -451,10 +457,7 @@ mod tests {
         let b = InProcess::new([Quota::per_second(n(10))]);
         let t0 = b.origin;
         b.reserve(t0, None, noop()).unwrap();
-        assert_eq!(
-            b.reserve(t0, Some(t0 + ms(50)), noop()),
-            Err(t0 + ms(100))
-        );
+        assert_eq!(b.reserve(t0, Some(t0 + ms(50)), noop()), Err(t0 + ms(100)));
         assert_eq!(b.reserve(t0, None, noop()).unwrap().at(), t0 + ms(100));
     }
 

@@ -69,12 +69,12 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Called { future, observer } => {
-                let response = ready!(future.poll(cx)).map_err(Into::into)?;
-                if let Some(o) = observer.take() {
+                let result = ready!(future.poll(cx));
+                if let (Ok(response), Some(o)) = (&result, observer.take()) {
                     o.limiter
                         .observe(response.status(), response.headers(), &o.clock, o.max_pause);
                 }
-                Poll::Ready(Ok(response))
+                Poll::Ready(result.map_err(Into::into))
             }
             KindProj::Refused { error } => match error.take() {
                 Some(error) => Poll::Ready(Err(error.into())),

@@ -97,6 +97,22 @@ impl Limiter {
         Limiter { shared }
     }
 
+    /// Whether `self` and `other` share one state (one is a clone of the other).
+    ///
+    /// ```
+    /// use calm_ratelimit::{Limiter, Quota};
+    /// use std::num::NonZeroU32;
+    ///
+    /// let quota = Quota::per_second(NonZeroU32::new(5).unwrap());
+    /// let limiter = Limiter::new(quota);
+    /// assert!(limiter.ptr_eq(&limiter.clone()));
+    /// assert!(!limiter.ptr_eq(&Limiter::new(quota)));
+    /// ```
+    #[must_use]
+    pub fn ptr_eq(&self, other: &Limiter) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
     /// Waits for a place, first come first served.
     ///
     /// The place is reserved when the future is first polled. Dropping the future before its
@@ -250,9 +266,7 @@ struct Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if self.give_back {
-            self.limiter
-                .backend()
-                .release(&self.ticket, Instant::now());
+            self.limiter.backend().release(&self.ticket, Instant::now());
         }
     }
 }

@@ -36,6 +36,29 @@ use crate::{Limiter, Quota, RateLimitLayer};
 ///
 /// `call` panics if `poll_ready` did not return `Ready(Ok(()))` before it, as tower's
 /// contract requires.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::num::NonZeroU32;
+/// use std::time::Duration;
+/// use calm_ratelimit::{Quota, RateLimit};
+/// use tokio::time::Instant;
+/// use tower::{Service, ServiceExt};
+///
+/// # let backend = tower::service_fn(|_req: http::Request<()>| async {
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+/// # });
+/// let mut svc = RateLimit::new(backend, Quota::per_second(NonZeroU32::new(4).unwrap()));
+/// let start = Instant::now();
+/// for _ in 0..3 {
+///     svc.ready().await.unwrap().call(http::Request::new(())).await.unwrap();
+/// }
+/// assert_eq!(start.elapsed(), Duration::from_millis(500));
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct RateLimit<S> {
     inner: S,
@@ -110,14 +133,14 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         if let State::Idle = self.state {
-            self.state = match ready!(self.waiter.poll_acquire(
-                &self.limiter,
-                self.config.max_wait,
-                cx
-            )) {
-                Ok(()) => State::Admitted,
-                Err(refused) => State::Refused(refused),
-            };
+            self.state =
+                match ready!(self
+                    .waiter
+                    .poll_acquire(&self.limiter, self.config.max_wait, cx))
+                {
+                    Ok(()) => State::Admitted,
+                    Err(refused) => State::Refused(refused),
+                };
         }
         match self.state {
             State::Refused(_) => Poll::Ready(Ok(())),

@@ -48,7 +48,8 @@ pub struct Snapshot {
     pub total_waited: Duration,
     /// Requests refused because their place was further away than `max_wait`.
     pub rejected: u64,
-    /// Throttling responses seen (429, 403 with nothing remaining, 503 with `Retry-After`).
+    /// Throttling responses seen (429, 403 with nothing remaining, 403 or 503 with
+    /// `Retry-After`).
     pub throttled: u64,
     /// Pauses applied because the server said its quota was spent.
     pub pauses: u64,

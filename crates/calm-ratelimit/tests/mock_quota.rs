@@ -57,17 +57,18 @@ fn per_second(n: u32) -> Quota {
 
 #[tokio::test]
 async fn a_client_at_the_quota_is_never_throttled() {
-    let api = MockApi::builder()
-        .quota(SERVER_LIMIT, WINDOW)
-        .start()
-        .await;
+    let api = MockApi::builder().quota(SERVER_LIMIT, WINDOW).start().await;
     let (throttled, _) = run(&api, RateLimitLayer::new(per_second(SERVER_LIMIT)), 60).await;
     assert_eq!(throttled, 0);
 }
 
 #[tokio::test]
 async fn a_client_twice_too_fast_is_paused_by_the_server_hints() {
-    for style in [QuotaHeaders::XRateLimit, QuotaHeaders::XRateLimitEpoch, QuotaHeaders::Ietf] {
+    for style in [
+        QuotaHeaders::XRateLimit,
+        QuotaHeaders::XRateLimitEpoch,
+        QuotaHeaders::Ietf,
+    ] {
         let api = MockApi::builder()
             .quota(SERVER_LIMIT, WINDOW)
             .quota_headers(style)
@@ -86,10 +87,7 @@ async fn a_client_twice_too_fast_is_paused_by_the_server_hints() {
 
 #[tokio::test]
 async fn without_hints_a_client_twice_too_fast_is_throttled_often() {
-    let api = MockApi::builder()
-        .quota(SERVER_LIMIT, WINDOW)
-        .start()
-        .await;
+    let api = MockApi::builder().quota(SERVER_LIMIT, WINDOW).start().await;
     let layer = RateLimitLayer::new(per_second(2 * SERVER_LIMIT)).server_hints(false);
     let (throttled, windows) = run(&api, layer, 40).await;
     assert!(

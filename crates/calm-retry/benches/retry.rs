@@ -4,7 +4,8 @@
 //! - `bare`: the service alone;
 //! - `calm_default`: `RetryLayer` with the default policy (keeps a replayable copy of the
 //!   request, deposits into the shared budget, attaches `RetryInfo`);
-//! - `calm_no_retries`: `RetryLayer` with `max_retries(0)` (no copy kept);
+//! - `calm_no_budget`: `RetryLayer` with `no_budget()` (no budget deposit);
+//! - `calm_no_retries`: `RetryLayer` with `max_retries(0)` (no copy kept, budget deposit kept);
 //! - `tower_never`: `tower::retry::Retry` with a policy that never retries and never clones;
 //! - `tower_never_cloning`: the same, but the policy clones the request as a real one must.
 #![allow(missing_docs)]
@@ -90,6 +91,13 @@ fn success_path(c: &mut Criterion) {
         .layer(backend());
     group.bench_function("calm_default", |b| {
         b.iter(|| once(&mut calm, request(&body)))
+    });
+
+    let mut calm_unbudgeted = RetryLayer::new(RetryPolicy::default().no_budget())
+        .unwrap()
+        .layer(backend());
+    group.bench_function("calm_no_budget", |b| {
+        b.iter(|| once(&mut calm_unbudgeted, request(&body)))
     });
 
     let mut calm_off = RetryLayer::new(RetryPolicy::default().max_retries(0))

@@ -32,6 +32,11 @@ use crate::{
 /// [`RetryError`]: the inner service's last error with the [`RetryInfo`] of the attempts,
 /// or an invalid per-request policy (the request is then not sent).
 ///
+/// # Panics
+///
+/// Like any `tokio::time::sleep`, a retry that waits needs a tokio runtime with the time
+/// driver; the success path and zero waits use no timer.
+///
 /// # Clone
 ///
 /// Clones share the policy and the retry budget. Each call takes the inner service that

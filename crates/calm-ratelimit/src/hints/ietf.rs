@@ -29,7 +29,11 @@ struct Member<'a> {
 }
 
 /// Reads `RateLimit` (and the quota from `RateLimit-Policy`).
-pub(crate) fn parse(headers: &HeaderMap, _status: StatusCode, _now: SystemTime) -> Option<ServerHint> {
+pub(crate) fn parse(
+    headers: &HeaderMap,
+    _status: StatusCode,
+    _now: SystemTime,
+) -> Option<ServerHint> {
     let mut best: Option<Member<'_>> = None;
     let mut dictionary = Member::default();
     for value in headers.get_all(&RATELIMIT) {
@@ -61,8 +65,10 @@ pub(crate) fn parse(headers: &HeaderMap, _status: StatusCode, _now: SystemTime) 
             }
             let tighter = match &best {
                 None => true,
-                Some(b) => (parsed.remaining, std::cmp::Reverse(parsed.reset))
-                    < (b.remaining, std::cmp::Reverse(b.reset)),
+                Some(b) => {
+                    (parsed.remaining, std::cmp::Reverse(parsed.reset))
+                        < (b.remaining, std::cmp::Reverse(b.reset))
+                }
             };
             if tighter {
                 best = Some(parsed);
@@ -97,7 +103,10 @@ fn ascii(value: &HeaderValue) -> Option<&str> {
 fn item(member: &str) -> Option<Member<'_>> {
     let mut parts = split_outside_quotes(member, b';');
     let name = parts.next()?.trim();
-    let name = name.strip_prefix('"').and_then(|n| n.strip_suffix('"')).unwrap_or(name);
+    let name = name
+        .strip_prefix('"')
+        .and_then(|n| n.strip_suffix('"'))
+        .unwrap_or(name);
     let mut parsed = Member {
         name,
         ..Member::default()
@@ -157,7 +166,10 @@ mod tests {
     #[test]
     fn reads_remaining_and_reset() {
         let h = read(&[("ratelimit", r#""default";r=0;t=12"#)]).unwrap();
-        assert_eq!((h.remaining, h.reset), (Some(0), Some(Duration::from_secs(12))));
+        assert_eq!(
+            (h.remaining, h.reset),
+            (Some(0), Some(Duration::from_secs(12)))
+        );
         assert_eq!(h.limit, None);
     }
 
@@ -165,7 +177,10 @@ mod tests {
     fn takes_quota_from_the_matching_policy() {
         let h = read(&[
             ("ratelimit", r#""hour";r=10;t=100"#),
-            ("ratelimit-policy", r#""second";q=3;w=1, "hour";q=1000;w=3600"#),
+            (
+                "ratelimit-policy",
+                r#""second";q=3;w=1, "hour";q=1000;w=3600"#,
+            ),
         ])
         .unwrap();
         assert_eq!((h.limit, h.remaining), (Some(1000), Some(10)));
@@ -174,7 +189,10 @@ mod tests {
     #[test]
     fn reports_the_most_constraining_policy() {
         let h = read(&[("ratelimit", r#""a";r=5;t=1, "b";r=0;t=30, "c";r=0;t=2"#)]).unwrap();
-        assert_eq!((h.remaining, h.reset), (Some(0), Some(Duration::from_secs(30))));
+        assert_eq!(
+            (h.remaining, h.reset),
+            (Some(0), Some(Duration::from_secs(30)))
+        );
     }
 
     #[test]

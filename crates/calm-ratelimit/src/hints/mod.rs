@@ -12,7 +12,7 @@
 //!
 //! A reset may be delta-seconds, epoch seconds (values of 10⁹ and more: GitHub) or a duration
 //! string such as `12ms`, `1.5s`, `6m0s` (OpenAI). A 429, a 403 with nothing remaining
-//! (GitHub) and a 503 with `Retry-After` count as throttling.
+//! (GitHub), and a 403 or 503 with `Retry-After` count as throttling.
 //!
 //! The resulting [`ServerHint::pause`] is how long *every* caller of the limiter must wait:
 //! `Retry-After` if the server sent one, else the reset when nothing remains (or the response
@@ -51,7 +51,7 @@ mod x_ratelimit;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServerHint {
-    /// The response was a throttle: a 429, a 403 with nothing remaining, or a 503 with
+    /// The response was a throttle: a 429, a 403 with nothing remaining, or a 403 or 503 with
     /// `Retry-After`.
     pub throttled: bool,
     /// `Retry-After`, as a wait from the moment the response was read.
@@ -93,7 +93,13 @@ pub fn read(headers: &HeaderMap, status: StatusCode, now: SystemTime) -> Option<
     let mut hint = [ietf::parse, ratelimit_fields::parse, x_ratelimit::parse]
         .into_iter()
         .filter_map(|family| family(headers, status, now))
-        .reduce(|first, other| if first.remaining.is_some() { first } else { other.or(first) })
+        .reduce(|first, other| {
+            if first.remaining.is_some() {
+                first
+            } else {
+                other.or(first)
+            }
+        })
         .unwrap_or_default();
     if let Some(retry) = retry_after::parse(headers, status, now) {
         hint.retry_after = retry.retry_after;

@@ -14,7 +14,11 @@ static REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 static RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 /// Reads `RateLimit-Limit`, `-Remaining` and `-Reset`.
-pub(crate) fn parse(headers: &HeaderMap, _status: StatusCode, now: SystemTime) -> Option<ServerHint> {
+pub(crate) fn parse(
+    headers: &HeaderMap,
+    _status: StatusCode,
+    now: SystemTime,
+) -> Option<ServerHint> {
     values::triple(headers, [&LIMIT, &REMAINING, &RESET], now)
 }
 
@@ -40,9 +44,15 @@ mod tests {
     #[test]
     fn absent_or_malformed_is_nothing() {
         let mut headers = HeaderMap::new();
-        assert_eq!(parse(&headers, StatusCode::OK, SystemTime::UNIX_EPOCH), None);
+        assert_eq!(
+            parse(&headers, StatusCode::OK, SystemTime::UNIX_EPOCH),
+            None
+        );
         headers.insert(&REMAINING, HeaderValue::from_static("-1"));
         headers.insert(&RESET, HeaderValue::from_static("soon"));
-        assert_eq!(parse(&headers, StatusCode::OK, SystemTime::UNIX_EPOCH), None);
+        assert_eq!(
+            parse(&headers, StatusCode::OK, SystemTime::UNIX_EPOCH),
+            None
+        );
     }
 }

@@ -9,7 +9,11 @@ use super::ServerHint;
 
 /// `Retry-After` on a 429, a 503, or a 403 (GitHub's secondary limits answer 403 with it).
 /// On other statuses the header is about something else and is not read.
-pub(crate) fn parse(headers: &HeaderMap, status: StatusCode, now: SystemTime) -> Option<ServerHint> {
+pub(crate) fn parse(
+    headers: &HeaderMap,
+    status: StatusCode,
+    now: SystemTime,
+) -> Option<ServerHint> {
     if !matches!(
         status,
         StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE | StatusCode::FORBIDDEN
@@ -69,7 +73,10 @@ mod tests {
             hint(429, "Tue, 14 Nov 2023 22:13:50 GMT"),
             Some(Duration::from_secs(30))
         );
-        assert_eq!(hint(429, "Tue, 14 Nov 2023 22:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            hint(429, "Tue, 14 Nov 2023 22:00:00 GMT"),
+            Some(Duration::ZERO)
+        );
     }
 
     #[test]
@@ -80,7 +87,14 @@ mod tests {
 
     #[test]
     fn malformed_values_are_ignored() {
-        for bad in ["soon", "-5", "1.5", "", "99999999999", "99999999999999999999999"] {
+        for bad in [
+            "soon",
+            "-5",
+            "1.5",
+            "",
+            "99999999999",
+            "99999999999999999999999",
+        ] {
             assert_eq!(hint(429, bad), None, "{bad}");
         }
     }

@@ -60,7 +60,11 @@ fn decimal(s: &str, unit: u128) -> Option<u128> {
     }
     let int_value: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
     let frac = &frac[..frac.len().min(18)];
-    let frac_value: u128 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+    let frac_value: u128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
     let scale = 10u128.pow(frac.len() as u32);
     int_value
         .checked_mul(unit)?

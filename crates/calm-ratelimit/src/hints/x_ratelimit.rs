@@ -31,7 +31,11 @@ static FAMILIES: [[HeaderName; 3]; 3] = [
 
 /// Reads the vendor fields. When several variants are present, a spent one (nothing
 /// remaining, latest reset) wins; otherwise the first present of plain, `-requests`, `-tokens`.
-pub(crate) fn parse(headers: &HeaderMap, _status: StatusCode, now: SystemTime) -> Option<ServerHint> {
+pub(crate) fn parse(
+    headers: &HeaderMap,
+    _status: StatusCode,
+    now: SystemTime,
+) -> Option<ServerHint> {
     let mut chosen: Option<ServerHint> = None;
     for [limit, remaining, reset] in &FAMILIES {
         let Some(hint) = values::triple(headers, [limit, remaining, reset], now) else {
@@ -39,7 +43,10 @@ pub(crate) fn parse(headers: &HeaderMap, _status: StatusCode, now: SystemTime) -
         };
         chosen = match chosen {
             None => Some(hint),
-            Some(c) if hint.remaining == Some(0) && (c.remaining != Some(0) || hint.reset > c.reset) => {
+            Some(c)
+                if hint.remaining == Some(0)
+                    && (c.remaining != Some(0) || hint.reset > c.reset) =>
+            {
                 Some(hint)
             }
             keep => keep,
@@ -81,7 +88,11 @@ mod tests {
     fn delta_and_duration_resets() {
         let h = read(&[("x-ratelimit-remaining", "3"), ("x-ratelimit-reset", "12")]).unwrap();
         assert_eq!(h.reset, Some(Duration::from_secs(12)));
-        let h = read(&[("x-ratelimit-remaining", "3"), ("x-ratelimit-reset", "340ms")]).unwrap();
+        let h = read(&[
+            ("x-ratelimit-remaining", "3"),
+            ("x-ratelimit-reset", "340ms"),
+        ])
+        .unwrap();
         assert_eq!(h.reset, Some(Duration::from_millis(340)));
     }
 

@@ -14,10 +14,9 @@ use crate::support::{self, ms, n, req, secs, serve};
 
 #[tokio::test(start_paused = true)]
 async fn keeps_the_inner_readiness_contract() {
-    let (mut svc, mut handle) =
-        mock::spawn_layer::<Request<String>, Response<()>, _>(RateLimitLayer::new(
-            Quota::per_second(n(10)),
-        ));
+    let (mut svc, mut handle) = mock::spawn_layer::<Request<String>, Response<()>, _>(
+        RateLimitLayer::new(Quota::per_second(n(10))),
+    );
     let limiter = svc.get_ref().limiter().clone();
 
     handle.allow(0);
@@ -47,16 +46,12 @@ async fn keeps_the_inner_readiness_contract() {
 
 #[tokio::test(start_paused = true)]
 async fn inner_poll_ready_errors_pass_through() {
-    let (mut svc, mut handle) =
-        mock::spawn_layer::<Request<String>, Response<()>, _>(RateLimitLayer::new(
-            Quota::per_second(n(10)),
-        ));
+    let (mut svc, mut handle) = mock::spawn_layer::<Request<String>, Response<()>, _>(
+        RateLimitLayer::new(Quota::per_second(n(10))),
+    );
     handle.send_error("inner broke");
     let err = svc.poll_ready().map_err(|e| e.to_string());
-    assert_eq!(
-        err,
-        std::task::Poll::Ready(Err("inner broke".to_string()))
-    );
+    assert_eq!(err, std::task::Poll::Ready(Err("inner broke".to_string())));
 }
 
 #[tokio::test(start_paused = true)]
@@ -146,4 +141,16 @@ async fn a_retry_outside_pays_for_every_attempt() {
     let response = svc.oneshot(req("x")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(arrivals.times(), [secs(0), secs(1), secs(2)]);
+}
+
+#[test]
+fn everything_is_send_sync_and_clone_where_the_inner_is() {
+    fn send_sync_clone<T: Send + Sync + Clone>() {}
+    fn send<T: Send>() {}
+    type Svc = calm_ratelimit::RateLimit<mock::Mock<Request<String>, Response<()>>>;
+    send_sync_clone::<Svc>();
+    send_sync_clone::<RateLimitLayer>();
+    send_sync_clone::<calm_ratelimit::Limiter>();
+    send::<<Svc as tower::Service<Request<String>>>::Future>();
+    send::<calm_ratelimit::Acquire>();
 }

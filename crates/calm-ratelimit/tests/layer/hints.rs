@@ -246,7 +246,11 @@ async fn a_pause_past_max_wait_fails_the_waiters_it_delays_too_much() {
     let err = waiter.await.unwrap().unwrap_err();
     let err = err.downcast_ref::<MaxWaitExceeded>().unwrap();
     assert_eq!(err.available_at(), start + secs(30));
-    assert_eq!(start.elapsed(), secs(0), "failed as soon as the pause arrived");
+    assert_eq!(
+        start.elapsed(),
+        secs(0),
+        "failed as soon as the pause arrived"
+    );
     assert_eq!(arrivals.names(), ["probe"]);
     // New callers are refused at once too, until the pause ends.
     let err = svc.clone().oneshot(req("c")).await.unwrap_err();

@@ -91,10 +91,12 @@ async fn two_quotas_follow_the_tighter_at_every_point() {
 
     let times = arrivals.times();
     // The fast quota binds first, then the slow one.
-    let expected: Vec<_> = [0, 500, 1000, 1500, 2000, 2500, 4000, 6000, 8000, 10000, 12000, 14000]
-        .into_iter()
-        .map(ms)
-        .collect();
+    let expected: Vec<_> = [
+        0, 500, 1000, 1500, 2000, 2500, 4000, 6000, 8000, 10000, 12000, 14000,
+    ]
+    .into_iter()
+    .map(ms)
+    .collect();
     assert_eq!(times, expected);
     for k in 0..times.len() {
         let tighter = bound(&fast, &times[..k]).max(bound(&slow, &times[..k]));

@@ -34,7 +34,12 @@ impl Arrivals {
     }
 
     pub(crate) fn names(&self) -> Vec<String> {
-        self.0.lock().unwrap().iter().map(|(_, n)| n.clone()).collect()
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n.clone())
+            .collect()
     }
 }
 
