@@ -1,1 +1,786 @@
-fn main() {}
+//! Loopback throughput: calm's whole `Client` stack against the raw hyper-util client and
+//! against a stack assembled from ecosystem parts, on one calm-mock server, in one run.
+//!
+//! Run with: `cargo bench -p calm --bench loopback [-- OPTIONS]`
+//!
+//! # What is measured
+//!
+//! Every variant sends `GET /x` to the same calm-mock server (plain HTTP/1.1, answer `200 ok`)
+//! and reads the whole response body; any other status or an error aborts the bench.
+//!
+//! - `raw`: hyper-util's legacy `Client` over `HttpConnector`, with the pool and TCP settings
+//!   of calm's default transport; a pre-parsed absolute `Uri`.
+//! - `calm`: `calm::Client::builder(base).rate_limit(10_000_000/s).retry(default).build()`
+//!   (calm's own transport), used as a newcomer would: `client.get("/x").send()`.
+//! - `baseline`: what one would assemble from ecosystem parts over the same raw client:
+//!   tower-http `SetRequestHeaderLayer` (User-Agent) → `tower::retry::Retry` (503, up to 3
+//!   retries, cloning the request) → a governor `RateLimiter::direct` (10_000_000/s) awaited with
+//!   `until_ready()` in a `service_fn`.
+//!
+//! Diagnostic variants, run only when named with `--variants` (used to find which part of
+//! calm's stack costs what):
+//!
+//! - `calm-svc`: the `calm` stack through `Service::call` on a ready clone, with a pre-built
+//!   absolute request (skips `RequestBuilder` and `Response`).
+//! - `calm-norl`: `calm` without the rate limiter; `calm-noretry`: `calm` with `no_retries()`;
+//!   `calm-bare`: neither.
+//! - `calm-over-raw`: the `calm` stack over the raw hyper-util client (`build_with`), so the
+//!   difference to `calm` is calm's transport (rustls connector wrapper and `FollowRedirect`).
+//! - `transport`: calm's `Transport` alone, called like `raw`.
+//!
+//! Each measurement is preceded by a warm-up in the same mode. Variants are interleaved: every
+//! round runs each mode once for each variant, rotating the order from round to round so no
+//! variant always runs first or last. Figures: requests/s is the median over rounds; p50/p99
+//! are taken over the latencies of all rounds together; the ratio to `raw` is the median of the
+//! per-round ratios (a round's variants run within seconds of each other, so drift cancels).
+//!
+//! # Threads
+//!
+//! The server runs in its own multi-thread tokio runtime and the clients in another, one
+//! worker each by default: on a 2-core machine that gives client and server a core each
+//! instead of making them share workers (two client workers would compete with the server
+//! for the cores, which penalises whichever variant uses more CPU per request twice).
+//!
+//! # Options
+//!
+//! A flag after `--`, or the environment variable; the flag wins.
+//!
+//! | flag | variable | default | meaning |
+//! |---|---|---|---|
+//! | `--sequential N` | `CALM_BENCH_SEQUENTIAL` | 20000 | requests per variant per round, one at a time |
+//! | `--concurrent N` | `CALM_BENCH_CONCURRENT` | 50000 | requests per variant per round, `--in-flight` at a time |
+//! | `--in-flight N` | `CALM_BENCH_IN_FLIGHT` | 32 | requests in flight in the concurrent mode |
+//! | `--warmup N` | `CALM_BENCH_WARMUP` | 2000 | warm-up requests before each measurement |
+//! | `--rounds N` | `CALM_BENCH_ROUNDS` | 3 | rounds of every variant and mode |
+//! | `--variants LIST` | `CALM_BENCH_VARIANTS` | `raw,calm,baseline` | comma-separated variants (the first is the reference of the ratios) |
+//! | `--client-threads N` | `CALM_BENCH_CLIENT_THREADS` | 1 | worker threads of the client runtime |
+//! | `--server-threads N` | `CALM_BENCH_SERVER_THREADS` | 1 | worker threads of the server runtime |
+//!
+//! The defaults take about 30 s on a 2-core machine. The server records every request it
+//! receives (calm-mock keeps a log), about 0.3 KB each, so a default run holds a few hundred
+//! MB by the end.
+
+use std::env;
+use std::fmt;
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use calm::client::transport::Transport;
+use calm::{Body, Client, Quota, RetryPolicy};
+use calm_mock::MockApi;
+use futures_util::future::BoxFuture;
+use governor::{DefaultDirectRateLimiter, RateLimiter};
+use http::header::{HeaderValue, USER_AGENT};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tower::retry::{Policy, Retry, RetryLayer};
+use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+use tower_http::set_header::{SetRequestHeader, SetRequestHeaderLayer};
+
+/// The rate of every client-side limiter: far above what one machine can send.
+const QUOTA_PER_SECOND: u32 = 10_000_000;
+const PATH: &str = "/x";
+const CLIENT_THREADS: &str = "bench-client";
+const SERVER_THREADS: &str = "mock-server";
+
+/// Wall-clock time.
+///
+/// NOTE: a bench measures real elapsed time, so it needs `std::time::Instant`; the ban in
+/// `.clippy.toml` keeps library code on tokio's pausable clock and does not apply here.
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+fn main() {
+    let config = Config::from_env_and_args();
+    println!("{config}");
+    println!(
+        "threads: server runtime {} worker(s), client runtime {} worker(s), {} cores available",
+        config.server_threads,
+        config.client_threads,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.server_threads)
+        .thread_name(SERVER_THREADS)
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    let api = server_rt.block_on(MockApi::start());
+    let base = api.base_url();
+
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.client_threads)
+        .thread_name(CLIENT_THREADS)
+        .enable_all()
+        .build()
+        .expect("client runtime");
+
+    let targets: Vec<Target> = {
+        let _guard = client_rt.enter();
+        config
+            .variants
+            .iter()
+            .map(|&variant| Target::new(variant, &base))
+            .collect()
+    };
+
+    let started = now();
+    let mut results = Results::new(&config);
+    for round in 0..config.rounds {
+        for mode in [Mode::Sequential, Mode::Concurrent] {
+            for i in 0..targets.len() {
+                let index = (i + round) % targets.len();
+                let target = targets[index].clone();
+                let (count, warmup) = match mode {
+                    Mode::Sequential => (config.sequential, config.warmup),
+                    Mode::Concurrent => (config.concurrent, config.warmup),
+                };
+                let in_flight = match mode {
+                    Mode::Sequential => 1,
+                    Mode::Concurrent => config.in_flight,
+                };
+                // NOTE: the measuring loop runs as a task on a worker: `block_on` would poll it
+                // on the main thread and add a thread hop to every request.
+                let run = client_rt.spawn(async move {
+                    drive(&target, warmup, in_flight).await;
+                    let before = cpu_times();
+                    let mut run = drive(&target, count, in_flight).await;
+                    run.cpu = before
+                        .zip(cpu_times())
+                        .map(|((c0, s0), (c1, s1))| (c1 - c0, s1 - s0));
+                    run
+                });
+                let run = client_rt
+                    .block_on(run)
+                    .expect("the measuring task panicked");
+                let (client_cpu, server_cpu) =
+                    run.cpu_per_request().unwrap_or((f64::NAN, f64::NAN));
+                println!(
+                    "round {} {:<10} {:<14} {:>9.0} req/s  p50 {:>7.1} µs  p99 {:>7.1} µs  \
+                     cpu/req client {:>5.1} µs server {:>5.1} µs",
+                    round + 1,
+                    mode.to_string(),
+                    targets[index].variant.to_string(),
+                    run.per_second(),
+                    percentile(&mut run.latencies.clone(), 0.50) as f64 / 1e3,
+                    percentile(&mut run.latencies.clone(), 0.99) as f64 / 1e3,
+                    client_cpu,
+                    server_cpu,
+                );
+                results.add(mode, index, run);
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    println!();
+    results.print(&config);
+    println!(
+        "\nserver: {} requests, {} connections; measured in {:.1} s",
+        api.request_count(),
+        api.connections(),
+        elapsed.as_secs_f64()
+    );
+
+    drop(targets);
+    client_rt.shutdown_background();
+    {
+        let _guard = server_rt.enter();
+        drop(api);
+    }
+    server_rt.shutdown_background();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Variants
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Variant {
+    Raw,
+    Calm,
+    Baseline,
+    CalmSvc,
+    CalmNoRateLimit,
+    CalmNoRetry,
+    CalmBare,
+    CalmOverRaw,
+    Transport,
+}
+
+impl Variant {
+    const ALL: [(Variant, &'static str); 9] = [
+        (Variant::Raw, "raw"),
+        (Variant::Calm, "calm"),
+        (Variant::Baseline, "baseline"),
+        (Variant::CalmSvc, "calm-svc"),
+        (Variant::CalmNoRateLimit, "calm-norl"),
+        (Variant::CalmNoRetry, "calm-noretry"),
+        (Variant::CalmBare, "calm-bare"),
+        (Variant::CalmOverRaw, "calm-over-raw"),
+        (Variant::Transport, "transport"),
+    ];
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = Variant::ALL
+            .iter()
+            .find(|(v, _)| v == self)
+            .map_or("?", |(_, name)| name);
+        f.write_str(name)
+    }
+}
+
+impl FromStr for Variant {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Variant::ALL
+            .iter()
+            .find(|(_, name)| *name == s)
+            .map(|(v, _)| *v)
+            .ok_or_else(|| {
+                let names: Vec<_> = Variant::ALL.iter().map(|(_, name)| *name).collect();
+                format!("unknown variant {s:?}; known: {}", names.join(", "))
+            })
+    }
+}
+
+type RawClient<B> = hyper_util::client::legacy::Client<HttpConnector, B>;
+
+/// hyper-util's legacy client with the settings of calm's default transport
+/// (`crates/calm-client/src/transport/builder.rs`), minus TLS.
+fn raw_client<B>() -> RawClient<B>
+where
+    B: http_body::Body + Send,
+    B::Data: Send,
+{
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(10)));
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(usize::MAX)
+        .build(http)
+}
+
+fn calm_builder(base: &str) -> calm::ClientBuilder {
+    Client::builder(base)
+        .rate_limit(Quota::per_second(nonzero(QUOTA_PER_SECOND)))
+        .retry(RetryPolicy::default())
+}
+
+fn nonzero(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).expect("a non-zero constant")
+}
+
+/// The baseline's retry policy: a 503 is retried at once, up to 3 times.
+#[derive(Clone, Copy, Debug)]
+struct Retry503 {
+    left: u32,
+}
+
+impl<B: Clone, Res, E> Policy<Request<B>, Response<Res>, E> for Retry503 {
+    type Future = std::future::Ready<()>;
+
+    fn retry(
+        &mut self,
+        _req: &mut Request<B>,
+        result: &mut Result<Response<Res>, E>,
+    ) -> Option<Self::Future> {
+        match result {
+            Ok(response)
+                if response.status() == StatusCode::SERVICE_UNAVAILABLE && self.left > 0 =>
+            {
+                self.left -= 1;
+                Some(std::future::ready(()))
+            }
+            _ => None,
+        }
+    }
+
+    fn clone_request(&mut self, req: &Request<B>) -> Option<Request<B>> {
+        Some(req.clone())
+    }
+}
+
+/// The baseline's rate limiter: a governor `RateLimiter` awaited before each call, as one
+/// would write it in a few lines.
+#[derive(Clone)]
+struct Governed<S> {
+    inner: S,
+    limiter: Arc<DefaultDirectRateLimiter>,
+}
+
+impl<S, Req> Service<Req> for Governed<S>
+where
+    S: Service<Req> + Clone + Send + 'static,
+    S::Future: Send,
+    Req: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let limiter = Arc::clone(&self.limiter);
+        Box::pin(async move {
+            limiter.until_ready().await;
+            inner.call(req).await
+        })
+    }
+}
+
+type BaselineStack =
+    SetRequestHeader<Retry<Retry503, Governed<RawClient<Full<Bytes>>>>, HeaderValue>;
+
+fn baseline(base: &str) -> (BaselineStack, Uri) {
+    let governed = Governed {
+        inner: raw_client::<Full<Bytes>>(),
+        limiter: Arc::new(RateLimiter::direct(governor::Quota::per_second(nonzero(
+            QUOTA_PER_SECOND,
+        )))),
+    };
+    let stack = ServiceBuilder::new()
+        .layer(SetRequestHeaderLayer::if_not_present(
+            USER_AGENT,
+            HeaderValue::from_static("baseline/0.1"),
+        ))
+        .layer(RetryLayer::new(Retry503 { left: 3 }))
+        .service(governed);
+    (stack, uri(base))
+}
+
+fn uri(base: &str) -> Uri {
+    format!("{}{}", base.trim_end_matches('/'), PATH)
+        .parse()
+        .expect("a valid URI")
+}
+
+/// One variant, ready to be cloned into every task that sends with it.
+#[derive(Clone)]
+struct Target {
+    variant: Variant,
+    kind: Kind,
+}
+
+#[derive(Clone)]
+enum Kind {
+    Raw(RawClient<Full<Bytes>>, Uri),
+    Transport(Transport<Full<Bytes>>, Uri),
+    Baseline(BaselineStack, Uri),
+    Calm(Client),
+    CalmSvc(Client, Uri),
+}
+
+impl Target {
+    fn new(variant: Variant, base: &str) -> Target {
+        let built = |builder: calm::ClientBuilder| builder.build().expect("calm client");
+        let kind = match variant {
+            Variant::Raw => Kind::Raw(raw_client(), uri(base)),
+            Variant::Transport => {
+                Kind::Transport(Transport::builder().build().expect("transport"), uri(base))
+            }
+            Variant::Baseline => {
+                let (stack, uri) = baseline(base);
+                Kind::Baseline(stack, uri)
+            }
+            Variant::Calm => Kind::Calm(built(calm_builder(base))),
+            Variant::CalmSvc => Kind::CalmSvc(built(calm_builder(base)), uri(base)),
+            Variant::CalmNoRateLimit => Kind::Calm(built(Client::builder(base))),
+            Variant::CalmNoRetry => Kind::Calm(built(calm_builder(base).no_retries())),
+            Variant::CalmBare => Kind::Calm(built(Client::builder(base).no_retries())),
+            Variant::CalmOverRaw => Kind::Calm(
+                calm_builder(base)
+                    .build_with(raw_client::<Body>())
+                    .expect("calm client"),
+            ),
+        };
+        Target { variant, kind }
+    }
+
+    /// Sends one request and reads the whole response.
+    async fn send(&mut self) -> Result<(), BoxError> {
+        match &mut self.kind {
+            Kind::Raw(client, uri) => {
+                let response = client.request(get(uri)).await?;
+                check(response.status())?;
+                response.into_body().collect().await?;
+            }
+            Kind::Transport(transport, uri) => {
+                let response = transport.ready().await?.call(get(uri)).await?;
+                check(response.status())?;
+                response.into_body().collect().await?;
+            }
+            Kind::Baseline(stack, uri) => {
+                let response = stack.ready().await?.call(get(uri)).await?;
+                check(response.status())?;
+                response.into_body().collect().await?;
+            }
+            Kind::Calm(client) => {
+                let response = client.get(PATH).send().await?;
+                check(response.status())?;
+                response.bytes().await?;
+            }
+            Kind::CalmSvc(client, uri) => {
+                let request = Request::get(uri.clone())
+                    .body(Body::empty())
+                    .expect("a valid request");
+                let response = client.clone().oneshot(request).await?;
+                check(response.status())?;
+                response.into_body().collect().await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn get(uri: &Uri) -> Request<Full<Bytes>> {
+    Request::get(uri.clone())
+        .body(Full::new(Bytes::new()))
+        .expect("a valid request")
+}
+
+fn check(status: StatusCode) -> Result<(), BoxError> {
+    if status == StatusCode::OK {
+        Ok(())
+    } else {
+        Err(format!("unexpected status {status}").into())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Sequential,
+    Concurrent,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Sequential => "sequential",
+            Mode::Concurrent => "concurrent",
+        })
+    }
+}
+
+/// One measurement: `latencies.len()` requests in `elapsed`.
+#[derive(Debug, Default)]
+struct Run {
+    elapsed: Duration,
+    /// Nanoseconds, one per request.
+    latencies: Vec<u64>,
+    /// CPU time of the client and the server runtime's threads during the run, if known.
+    cpu: Option<(Duration, Duration)>,
+}
+
+impl Run {
+    fn per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Client and server CPU time per request, in microseconds.
+    fn cpu_per_request(&self) -> Option<(f64, f64)> {
+        let n = self.latencies.len().max(1) as f64;
+        self.cpu.map(|(client, server)| {
+            (
+                client.as_secs_f64() * 1e6 / n,
+                server.as_secs_f64() * 1e6 / n,
+            )
+        })
+    }
+}
+
+/// The CPU time so far of this process's threads whose name starts with `prefix` (Linux:
+/// `/proc/self/task/*/schedstat`, in nanoseconds; `None` elsewhere).
+///
+/// NOTE: on loopback the kernel does much of the receiving side's TCP work in the sender's
+/// thread, so this splits the work between client and server roughly, but equally for every
+/// variant; it is far less sensitive to other load on the machine than wall time.
+fn cpu_time(prefix: &str) -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path();
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue;
+        };
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let Ok(schedstat) = std::fs::read_to_string(path.join("schedstat")) else {
+            continue;
+        };
+        total += schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
+}
+
+fn cpu_times() -> Option<(Duration, Duration)> {
+    Some((cpu_time(CLIENT_THREADS)?, cpu_time(SERVER_THREADS)?))
+}
+
+/// Sends `count` requests through `target`, `in_flight` at a time: that many tasks take
+/// requests from one counter until it runs out, so all stay busy to the end.
+async fn drive(target: &Target, count: usize, in_flight: usize) -> Run {
+    async fn worker(mut target: Target, left: Arc<AtomicUsize>) -> Vec<u64> {
+        let mut latencies = Vec::with_capacity(left.load(Ordering::Relaxed));
+        while left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            let start = now();
+            if let Err(error) = target.send().await {
+                panic!("{}: request failed: {error}", target.variant);
+            }
+            latencies.push(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        }
+        latencies
+    }
+
+    let left = Arc::new(AtomicUsize::new(count));
+    let start = now();
+    let latencies = if in_flight <= 1 {
+        worker(target.clone(), left).await
+    } else {
+        let tasks: Vec<_> = (0..in_flight)
+            .map(|_| tokio::spawn(worker(target.clone(), Arc::clone(&left))))
+            .collect();
+        let mut all = Vec::with_capacity(count);
+        for task in tasks {
+            all.extend(task.await.expect("a sending task panicked"));
+        }
+        all
+    };
+    Run {
+        elapsed: start.elapsed(),
+        latencies,
+        cpu: None,
+    }
+}
+
+/// The `p` quantile (nearest rank) of `values`, which it sorts.
+fn percentile(values: &mut [u64], p: f64) -> u64 {
+    if values.is_empty() {
+        return 0;
+    }
+    values.sort_unstable();
+    let rank = ((p * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    values[rank - 1]
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// Every run, by mode and variant index.
+struct Results {
+    variants: Vec<Variant>,
+    /// `[mode][variant] -> runs`, one per round.
+    runs: [Vec<Vec<Run>>; 2],
+}
+
+impl Results {
+    fn new(config: &Config) -> Results {
+        let empty = || config.variants.iter().map(|_| Vec::new()).collect();
+        Results {
+            variants: config.variants.clone(),
+            runs: [empty(), empty()],
+        }
+    }
+
+    fn add(&mut self, mode: Mode, variant: usize, run: Run) {
+        self.runs[mode as usize][variant].push(run);
+    }
+
+    fn print(&self, config: &Config) {
+        for mode in [Mode::Sequential, Mode::Concurrent] {
+            let runs = &self.runs[mode as usize];
+            let in_flight = match mode {
+                Mode::Sequential => 1,
+                Mode::Concurrent => config.in_flight,
+            };
+            println!(
+                "{mode}, {in_flight} in flight, {} rounds (req/s and cpu/req: median of rounds; \
+                 ratio: median of per-round req/s ratios to {})",
+                config.rounds, self.variants[0]
+            );
+            println!(
+                "  {:<14} {:>9} {:>19} {:>9} {:>9} {:>8} {:>14} {:>14}",
+                "variant",
+                "req/s",
+                "[min-max]",
+                "p50 µs",
+                "p99 µs",
+                "ratio",
+                "client cpu/req",
+                "server cpu/req"
+            );
+            for (index, variant) in self.variants.iter().enumerate() {
+                let mut rates: Vec<f64> = runs[index].iter().map(Run::per_second).collect();
+                let (min, max) = rates.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| {
+                    (lo.min(r), hi.max(r))
+                });
+                let mut latencies: Vec<u64> = runs[index]
+                    .iter()
+                    .flat_map(|run| run.latencies.iter().copied())
+                    .collect();
+                let mut ratios: Vec<f64> = runs[index]
+                    .iter()
+                    .zip(&runs[0])
+                    .map(|(run, reference)| run.per_second() / reference.per_second())
+                    .collect();
+                let mut client_cpu: Vec<f64> = runs[index]
+                    .iter()
+                    .filter_map(|run| run.cpu_per_request().map(|(client, _)| client))
+                    .collect();
+                let mut server_cpu: Vec<f64> = runs[index]
+                    .iter()
+                    .filter_map(|run| run.cpu_per_request().map(|(_, server)| server))
+                    .collect();
+                println!(
+                    "  {:<14} {:>9.0} {:>19} {:>9.1} {:>9.1} {:>7.1}% {:>11.1} µs {:>11.1} µs",
+                    variant.to_string(),
+                    median(&mut rates),
+                    format!("[{min:.0}-{max:.0}]"),
+                    percentile(&mut latencies, 0.50) as f64 / 1e3,
+                    percentile(&mut latencies, 0.99) as f64 / 1e3,
+                    median(&mut ratios) * 100.0,
+                    median(&mut client_cpu),
+                    median(&mut server_cpu),
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+#[derive(Debug)]
+struct Config {
+    sequential: usize,
+    concurrent: usize,
+    in_flight: usize,
+    warmup: usize,
+    rounds: usize,
+    variants: Vec<Variant>,
+    client_threads: usize,
+    server_threads: usize,
+}
+
+impl Config {
+    fn from_env_and_args() -> Config {
+        let mut config = Config {
+            sequential: from_env("CALM_BENCH_SEQUENTIAL", 20_000),
+            concurrent: from_env("CALM_BENCH_CONCURRENT", 50_000),
+            in_flight: from_env("CALM_BENCH_IN_FLIGHT", 32),
+            warmup: from_env("CALM_BENCH_WARMUP", 2_000),
+            rounds: from_env("CALM_BENCH_ROUNDS", 3),
+            variants: env::var("CALM_BENCH_VARIANTS")
+                .map(|list| parse_variants(&list))
+                .unwrap_or_else(|_| vec![Variant::Raw, Variant::Calm, Variant::Baseline]),
+            client_threads: from_env("CALM_BENCH_CLIENT_THREADS", 1),
+            server_threads: from_env("CALM_BENCH_SERVER_THREADS", 1),
+        };
+        let mut args = env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| {
+                args.next()
+                    .unwrap_or_else(|| panic!("{name} needs a value"))
+            };
+            match arg.as_str() {
+                "--sequential" => config.sequential = parse(&arg, &value(&arg)),
+                "--concurrent" => config.concurrent = parse(&arg, &value(&arg)),
+                "--in-flight" => config.in_flight = parse(&arg, &value(&arg)),
+                "--warmup" => config.warmup = parse(&arg, &value(&arg)),
+                "--rounds" => config.rounds = parse(&arg, &value(&arg)),
+                "--variants" => config.variants = parse_variants(&value(&arg)),
+                "--client-threads" => config.client_threads = parse(&arg, &value(&arg)),
+                "--server-threads" => config.server_threads = parse(&arg, &value(&arg)),
+                // NOTE: `cargo bench` passes `--bench` to every bench binary.
+                "--bench" => {}
+                other => {
+                    panic!("unknown argument {other:?}; see the header of benches/loopback.rs")
+                }
+            }
+        }
+        assert!(!config.variants.is_empty(), "no variants to run");
+        assert!(
+            config.in_flight > 0 && config.rounds > 0,
+            "zero in-flight or rounds"
+        );
+        config.client_threads = config.client_threads.max(1);
+        config.server_threads = config.server_threads.max(1);
+        config
+    }
+}
+
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let variants: Vec<String> = self.variants.iter().map(Variant::to_string).collect();
+        write!(
+            f,
+            "loopback: {} rounds of [{}]; {} sequential and {} at {} in flight per round, \
+             after {} warm-up requests each",
+            self.rounds,
+            variants.join(", "),
+            self.sequential,
+            self.concurrent,
+            self.in_flight,
+            self.warmup
+        )
+    }
+}
+
+fn from_env<T: FromStr>(name: &str, default: T) -> T {
+    match env::var(name) {
+        Ok(value) => parse(name, &value),
+        Err(_) => default,
+    }
+}
+
+fn parse<T: FromStr>(name: &str, value: &str) -> T {
+    value
+        .trim()
+        .replace('_', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("{name}: cannot parse {value:?}"))
+}
+
+fn parse_variants(list: &str) -> Vec<Variant> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap_or_else(|e: String| panic!("{e}")))
+        .collect()
+}

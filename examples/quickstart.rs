@@ -91,7 +91,9 @@ async fn main() -> Result<(), BoxError> {
 
     let client = registry.get(&base)?;
     let stats = client.stats();
-    let limiter = client.limiter_snapshot().expect("the registry configures a rate limit");
+    let limiter = client
+        .limiter_snapshot()
+        .expect("the registry configures a rate limit");
     let achieved = stats.attempts as f64 / elapsed.as_secs_f64();
 
     println!();

@@ -42,7 +42,10 @@ async fn main() -> Result<(), BoxError> {
         }
     }
 
-    println!("\nwhat the server saw ({} TCP connection(s)):", api.connections());
+    println!(
+        "\nwhat the server saw ({} TCP connection(s)):",
+        api.connections()
+    );
     for seen in api.requests() {
         let header = |name: &str| {
             seen.headers
@@ -56,7 +59,11 @@ async fn main() -> Result<(), BoxError> {
             seen.method,
             seen.uri.to_string(),
             header("accept"),
-            if seen.headers.contains_key("authorization") { "<bearer>" } else { "-" },
+            if seen.headers.contains_key("authorization") {
+                "<bearer>"
+            } else {
+                "-"
+            },
             header("user-agent"),
         );
     }

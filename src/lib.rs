@@ -46,20 +46,20 @@
 //!
 //! - `json` (default): [`RequestBuilder::json`] and [`Response::json`] with serde.
 
+mod api;
 mod body;
-mod facade_client;
 mod error;
-mod shared_registry;
 mod request;
 mod response;
+mod shared_registry;
 mod stats;
 
+pub use api::{Client, ClientBuilder, ResponseFuture};
 pub use body::Body;
-pub use facade_client::{Client, ClientBuilder};
 pub use error::{BuildError, BuildErrorKind};
-pub use shared_registry::{shared, Registry};
 pub use request::RequestBuilder;
 pub use response::Response;
+pub use shared_registry::{shared, Registry};
 pub use stats::Stats;
 
 #[doc(inline)]

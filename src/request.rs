@@ -113,7 +113,9 @@ impl RequestBuilder {
     }
 
     /// Replaces the client's retry policy for this one request (`max_retries(0)` turns retries
-    /// off for it).
+    /// off for it). As for the client's own policy, a rate-limiter refusal (`max_wait`) is never
+    /// retried, and the client's [`deadline`](crate::ClientBuilder::deadline), if it has one,
+    /// still bounds the request.
     ///
     /// ```
     /// # let client = calm::Client::builder("http://api.test").build_with(tower::service_fn(
@@ -125,7 +127,9 @@ impl RequestBuilder {
     /// ```
     pub fn retry(mut self, policy: crate::RetryPolicy) -> Self {
         if let Ok(request) = &mut self.request {
-            request.extensions_mut().insert(policy);
+            request
+                .extensions_mut()
+                .insert(policy.retryable_error(crate::api::not_a_rate_limit_refusal));
         }
         self
     }

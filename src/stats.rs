@@ -70,6 +70,10 @@ impl Recorder {
         }
     }
 
+    pub(crate) fn refused(&self) {
+        self.errors.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn finished(&self, result: &Result<http::Response<crate::Body>, tower::BoxError>) {
         let info = match result {
             Ok(response) => response.extensions().get::<RetryInfo>(),
@@ -97,7 +101,10 @@ impl Recorder {
             .iter()
             .map(|(reason, n)| (*reason, *n))
             .collect();
-        retries_by_reason.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.to_string().cmp(&b.0.to_string())));
+        retries_by_reason.sort_by(|a, b| {
+            b.1.cmp(&a.1)
+                .then_with(|| a.0.to_string().cmp(&b.0.to_string()))
+        });
         Stats {
             requests: self.requests.load(Relaxed),
             attempts: self.attempts.load(Relaxed),

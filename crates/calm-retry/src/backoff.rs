@@ -350,6 +350,16 @@ mod tests {
     }
 
     #[test]
+    fn zero_schedules_stay_zero_at_any_retry_number() {
+        // 0 × 2^n is 0 even once 2^n overflows to infinity (0 × ∞ is NaN).
+        for b in [Backoff::urllib3(0.0), Backoff::exponential(Duration::ZERO)] {
+            for retry in [1025, 5000, u32::MAX] {
+                assert_eq!(b.raw_delay(retry), Duration::ZERO, "{b:?} retry {retry}");
+            }
+        }
+    }
+
+    #[test]
     fn constant_and_none() {
         assert!(Backoff::none().delays().take(3).all(|d| d.is_zero()));
         assert!(Backoff::constant(ms(300))

@@ -369,6 +369,20 @@ mod tests {
             .body(())
             .unwrap();
         assert!(policy.is_idempotent(&keyed));
+        let keyed_patch = Request::patch("/")
+            .header("Idempotency-Key", "abc")
+            .body(())
+            .unwrap();
+        assert!(policy.is_idempotent(&keyed_patch));
+        // the key vouches for POST and PATCH only
+        for m in [Method::CONNECT, Method::from_bytes(b"LOCK").unwrap()] {
+            let keyed = Request::builder()
+                .method(m)
+                .header("Idempotency-Key", "abc")
+                .body(())
+                .unwrap();
+            assert!(!policy.is_idempotent(&keyed));
+        }
         assert!(policy
             .retry_non_idempotent(true)
             .is_idempotent(&req(Method::POST)));

@@ -82,6 +82,35 @@ impl SharedClientLayer {
     pub fn default_headers(&self) -> &HeaderMap {
         &self.headers
     }
+
+    /// Does to `request` what [`SharedClient`] does before calling its inner service: resolves
+    /// the URI against the base URL and adds the default headers the request lacks.
+    ///
+    /// Useful to refuse a request before it waits for anything (a rate limiter's place, say),
+    /// in a service that drives its inner stack's readiness itself.
+    ///
+    /// # Errors
+    ///
+    /// A [`ResolveError`](crate::error::ResolveError) (boxed) when the request would leave the
+    /// base URL, or [`http::header::MaxSizeReached`] when the headers would overflow; the
+    /// request is then left unsent, its URI possibly unchanged.
+    ///
+    /// ```
+    /// use calm_client::SharedClientLayer;
+    ///
+    /// let layer = SharedClientLayer::new("https://api.example.com/v1")?;
+    /// let mut request = http::Request::get("/users").body(())?;
+    /// layer.prepare(&mut request)?;
+    /// assert_eq!(request.uri(), "https://api.example.com/v1/users");
+    /// assert!(request.headers().contains_key("user-agent"));
+    ///
+    /// let mut foreign = http::Request::get("https://evil.example/").body(())?;
+    /// assert!(layer.prepare(&mut foreign).is_err());
+    /// # Ok::<(), tower::BoxError>(())
+    /// ```
+    pub fn prepare<B>(&self, request: &mut http::Request<B>) -> Result<(), tower::BoxError> {
+        super::service::prepare(&self.base, &self.headers, request)
+    }
 }
 
 impl<S> Layer<S> for SharedClientLayer {

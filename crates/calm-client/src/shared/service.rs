@@ -95,15 +95,22 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        match self.base.resolve(req.uri()) {
-            Ok(uri) => *req.uri_mut() = uri,
-            Err(error) => return ResponseFuture::refused(error.into()),
+        match prepare(&self.base, &self.headers, &mut req) {
+            Ok(()) => ResponseFuture::called(self.inner.call(req)),
+            Err(error) => ResponseFuture::refused(error),
         }
-        if let Err(error) = add_defaults(req.headers_mut(), &self.headers) {
-            return ResponseFuture::refused(error.into());
-        }
-        ResponseFuture::called(self.inner.call(req))
     }
+}
+
+/// Resolves the request's URI against `base` and adds the default headers it lacks.
+pub(crate) fn prepare<B>(
+    base: &BaseUrl,
+    defaults: &HeaderMap,
+    req: &mut Request<B>,
+) -> Result<(), BoxError> {
+    *req.uri_mut() = base.resolve(req.uri())?;
+    add_defaults(req.headers_mut(), defaults)?;
+    Ok(())
 }
 
 /// Adds every default header whose name the request does not carry.

@@ -435,6 +435,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_copy_waiting_on_the_original_is_woken() {
+        // Two copies wait on the original at once (a retry started while the first attempt
+        // is still streaming); the original keeps one waker only, the last one it was given.
+        let (mut tx, body) = Channel::<Bytes, Infallible>::new(4);
+        let mut first = ReplayBody::new(body);
+        let mut retry = first.try_clone_body().unwrap();
+        let mut a = tokio_test::task::spawn(first.frame());
+        let mut b = tokio_test::task::spawn(retry.frame());
+        tokio_test::assert_pending!(a.poll());
+        tokio_test::assert_pending!(b.poll());
+        tx.send_data(Bytes::from_static(b"x")).await.unwrap();
+        assert!(b.is_woken());
+        // the copy that polled last goes away without polling again (a cancelled attempt)
+        drop(b);
+        assert!(a.is_woken(), "the other copy must not sleep forever");
+        let frame = tokio_test::assert_ready!(a.poll()).unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "x");
+    }
+
+    #[tokio::test]
     async fn errors_end_replay() {
         let frames: Vec<Result<Frame<Bytes>, std::io::Error>> = vec![
             Ok(Frame::data(Bytes::from_static(b"x"))),

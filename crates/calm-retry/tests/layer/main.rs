@@ -372,6 +372,56 @@ async fn post_with_idempotency_key_on_503_is_retried() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn idempotency_key_only_makes_post_and_patch_retryable() {
+    // DESIGN: the key vouches for POST and PATCH only; another non-idempotent method
+    // (WebDAV LOCK, CONNECT) carrying one is still not retried on a 503.
+    for method in [Method::from_bytes(b"LOCK").unwrap(), Method::CONNECT] {
+        let t0 = Instant::now();
+        let (svc, mut handle) = service(constant(1));
+        let mut req = request(method.clone());
+        req.headers_mut()
+            .insert("idempotency-key", "8e03978e-40d5".parse().unwrap());
+        let call = send(&svc, req);
+        serve(&mut handle, t0, [status(503).into()]).await;
+        let res = call.await.unwrap().unwrap();
+        assert_eq!(info(&res).attempts(), 1, "{method}");
+        assert_eq!(info(&res).stop_reason(), &StopReason::NotRetryable, "{method}");
+        assert_no_more_requests(&mut handle);
+    }
+    // PATCH with the key is.
+    let t0 = Instant::now();
+    let (svc, mut handle) = service(constant(1));
+    let mut req = request(Method::PATCH);
+    req.headers_mut()
+        .insert("idempotency-key", "8e03978e-40d5".parse().unwrap());
+    let call = send(&svc, req);
+    serve(&mut handle, t0, [status(503).into(), status(200).into()]).await;
+    assert_eq!(info(&call.await.unwrap().unwrap()).attempts(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_that_of_the_last_response() {
+    let t0 = Instant::now();
+    let (svc, mut handle) = service(constant(1));
+    let call = send(&svc, request(Method::GET));
+    serve(
+        &mut handle,
+        t0,
+        [
+            with_header(status(429), "retry-after", "2").into(),
+            status(200).into(),
+        ],
+    )
+    .await;
+    let res = call.await.unwrap().unwrap();
+    let info = info(&res);
+    assert_eq!(info.attempts(), 2);
+    assert_eq!(info.retries()[0].wait_source(), WaitSource::RetryAfter);
+    // the 200 named no Retry-After: the 429's must not be reported as the last response's
+    assert_eq!(info.retry_after(), None);
+}
+
+#[tokio::test(start_paused = true)]
 async fn retry_non_idempotent_opt_in() {
     let t0 = Instant::now();
     let (svc, mut handle) = service(constant(1).retry_non_idempotent(true));

@@ -1,0 +1,216 @@
+//! [`Client`] and [`ClientBuilder`]: the three layers composed for one base URL.
+
+mod builder;
+mod future;
+
+pub(crate) use builder::not_a_rate_limit_refusal;
+pub use builder::ClientBuilder;
+pub use future::ResponseFuture;
+
+use crate::stats::{Recorder, Stats};
+use crate::{Body, RequestBuilder};
+use calm_client::{BaseUrl, IntoBaseUrl, SharedClientLayer};
+use calm_ratelimit::{Limiter, Snapshot};
+use calm_retry::RetryPolicy;
+use http::{Method, Request, Response};
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tower::util::BoxCloneSyncService;
+use tower::{BoxError, Service};
+
+/// Everything below the session: deadline-free Retry → RateLimit → … → transport.
+type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
+
+/// One API, one shared, retrying, paced service: clone it freely.
+///
+/// A `Client` is the whole stack for one base URL — default headers, retries, the rate limiter
+/// and the transport's connection pool — behind one cheap handle. Clones share all of it, so
+/// every task that talks to the API through a clone of one client shares one connection pool,
+/// one rate budget and one retry budget. A [`Registry`](crate::Registry) hands out such clones
+/// per base URL.
+///
+/// It is a [`tower::Service`] for requests whose body converts into a [`Body`] (`Body`,
+/// `Bytes`, `String`, `&'static str`, `Vec<u8>`, `()`), and offers
+/// [`get`](Client::get)/[`post`](Client::post)/… for the common case.
+///
+/// # Example
+///
+/// ```
+/// # tokio_test::block_on(async {
+/// use calm::{Client, Quota, RetryPolicy};
+/// use std::num::NonZeroU32;
+///
+/// # let api = tower::service_fn(|req: http::Request<calm::Body>| async move {
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(calm::Body::from(req.uri().to_string())))
+/// # });
+/// let client = Client::builder("https://api.example.com/v1")
+///     .bearer_auth("token")
+///     .rate_limit(Quota::per_second(NonZeroU32::new(10).unwrap()))
+///     .retry(RetryPolicy::default().max_retries(3))
+///     .build_with(api)?; // `.build()` uses calm's hyper-util + rustls transport
+///
+/// let response = client.get("/users?page=2").send().await?;
+/// assert_eq!(response.text().await?, "https://api.example.com/v1/users?page=2");
+/// # Ok::<(), tower::BoxError>(())
+/// # });
+/// ```
+///
+/// # Order
+///
+/// Outermost first: the session ([`SharedClientLayer`]: resolve the URI, add default headers)
+/// → the deadline → `Retry` → `RateLimit` → `ConcurrencyLimit` → per-attempt `Timeout` →
+/// transport. Retry sits outside the rate limiter so every retry pays for its place like a
+/// first try; the per-attempt timeout sits inside it so time spent queueing for a place is not
+/// counted against an attempt; the concurrency limit sits inside the rate limiter so a request
+/// holds an in-flight slot only while it is actually sent.
+///
+/// # Readiness
+///
+/// A `Client` is always ready: [`poll_ready`](Service::poll_ready) returns at once and the
+/// returned future waits for the stack's readiness (the rate limiter's place, an in-flight
+/// slot) itself. So a request the session refuses fails at once without taking a place, the
+/// deadline covers the wait for the first place too, and a clone that is never called holds
+/// nothing.
+///
+/// # Errors
+///
+/// The service's error is a [`BoxError`]. Downcast it to learn which layer failed:
+/// [`ResolveError`](crate::client::ResolveError) (the request would have left the base URL;
+/// nothing was sent), [`RetryError`](crate::retry::error::RetryError) (the attempts failed; it
+/// carries the [`RetryInfo`](crate::RetryInfo) and, as its source, the last attempt's error —
+/// a [`TransportError`](crate::client::transport::TransportError), a per-attempt
+/// [`Elapsed`](tower::timeout::error::Elapsed) or the rate limiter's
+/// [`MaxWaitExceeded`](crate::ratelimit::error::MaxWaitExceeded)), or
+/// [`Elapsed`](tower::timeout::error::Elapsed) when the whole-request deadline passed.
+/// HTTP failures are responses, not errors: a 503 that retries could not fix is returned as
+/// the 503 it is.
+#[derive(Clone)]
+pub struct Client {
+    stack: Stack,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    session: SharedClientLayer,
+    recorder: Arc<Recorder>,
+    limiter: Option<Limiter>,
+    deadline: Option<Duration>,
+    retry: RetryPolicy,
+}
+
+impl Client {
+    /// Starts configuring a client for `base`.
+    ///
+    /// An invalid base URL is reported by [`build`](ClientBuilder::build).
+    pub fn builder(base: impl IntoBaseUrl) -> ClientBuilder {
+        ClientBuilder::new(base)
+    }
+
+    /// The client's normalized base URL.
+    ///
+    /// ```
+    /// # let client = calm::Client::builder("https://API.example.com:443/v1").build_with(
+    /// #     tower::service_fn(|_r: http::Request<calm::Body>| async {
+    /// #         Ok::<_, std::convert::Infallible>(http::Response::new(calm::Body::empty())) })).unwrap();
+    /// assert_eq!(client.base_url().as_str(), "https://api.example.com/v1/");
+    /// ```
+    pub fn base_url(&self) -> &BaseUrl {
+        self.shared.session.base_url()
+    }
+
+    /// The rate limiter in the stack, if one was configured; [`Limiter::snapshot`] shows its
+    /// state.
+    pub fn limiter(&self) -> Option<&Limiter> {
+        self.shared.limiter.as_ref()
+    }
+
+    /// What this client and its clones have done so far.
+    ///
+    /// The rate-limiter figures come from the [`Limiter`], so a limiter shared by several
+    /// clients reports their total.
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.shared.recorder.snapshot();
+        if let Some(snapshot) = self.limiter_snapshot() {
+            stats.rate_limit_wait = snapshot.total_waited;
+            stats.rate_limit_waits = snapshot.waits;
+        }
+        stats
+    }
+
+    /// The limiter's state now, if the client has one.
+    pub fn limiter_snapshot(&self) -> Option<Snapshot> {
+        self.shared.limiter.as_ref().map(Limiter::snapshot)
+    }
+
+    /// A request with any method.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), method, path)
+    }
+
+    /// A `GET` request for `path`, resolved under the base URL.
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.request(Method::GET, path)
+    }
+
+    /// A `POST` request. Not retried after it may have reached the server unless it carries
+    /// an `Idempotency-Key` header (see [`RetryPolicy`]).
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.request(Method::POST, path)
+    }
+
+    /// A `PUT` request.
+    pub fn put(&self, path: &str) -> RequestBuilder {
+        self.request(Method::PUT, path)
+    }
+
+    /// A `PATCH` request (retried like `POST`).
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.request(Method::PATCH, path)
+    }
+
+    /// A `DELETE` request.
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.request(Method::DELETE, path)
+    }
+
+    /// A `HEAD` request.
+    pub fn head(&self, path: &str) -> RequestBuilder {
+        self.request(Method::HEAD, path)
+    }
+}
+
+impl<B> Service<Request<B>> for Client
+where
+    B: Into<Body>,
+{
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        let shared = &self.shared;
+        shared.recorder.request();
+        let mut request = request.map(Into::into);
+        if let Err(refused) = shared.session.prepare(&mut request) {
+            shared.recorder.refused();
+            return ResponseFuture::refused(refused);
+        }
+        ResponseFuture::send(self.stack.clone(), request, Arc::clone(shared))
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.shared.session.base_url().as_str())
+            .field("limiter", &self.shared.limiter)
+            .finish_non_exhaustive()
+    }
+}
