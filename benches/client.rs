@@ -7,7 +7,8 @@
 //! future), so what is measured is the facade itself: the `RequestBuilder`, the boxed stack,
 //! default headers, the retry and rate-limit layers and the stats recorder. Each client is
 //! measured two ways: `send` is `client.get("/x").send()`, the newcomer's path; `call` is
-//! `Service::call` on a ready clone with a pre-built absolute request, the tower user's path.
+//! `Service::call` on a ready clone with an absolute request (from a parsed `Uri`), the tower
+//! user's path.
 //! `service_fn/call` is the bare backend called the same way, the floor.
 //!
 //! | client | built with |
@@ -15,6 +16,9 @@
 //! | `defaults` | `Client::builder(..).build_with(..)`: retries on, no rate limit |
 //! | `rate_limited` | `.rate_limit(10_000_000/s)`: retries on, a limiter that never waits |
 //! | `no_retries` | `.no_retries()`: neither |
+//!
+//! The `clone` group measures one `Client` clone and drop, over the no-op service and over
+//! calm's real transport (built, never connected).
 //!
 //! Every request runs on one current-thread tokio runtime; each sample is one `block_on` of
 //! a loop of requests timed inside it (`iter_custom`), so the cost of entering the runtime is
@@ -70,6 +74,9 @@ where
     })
 }
 
+/// How one measured client is configured, on top of `Client::builder(BASE)`.
+type Configure = fn(ClientBuilder) -> ClientBuilder;
+
 fn per_request(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -92,7 +99,7 @@ fn per_request(c: &mut Criterion) {
         });
     });
 
-    let clients: [(&str, fn(ClientBuilder) -> ClientBuilder); 3] = [
+    let clients: [(&str, Configure); 3] = [
         ("defaults", |builder| builder),
         ("rate_limited", |builder| builder.rate_limit(huge_quota())),
         ("no_retries", |builder| builder.no_retries()),
@@ -131,6 +138,27 @@ fn per_request(c: &mut Criterion) {
     group.finish();
 }
 
+/// What one `Client` clone costs (and its drop): `send` and `call` clone the whole stack, so
+/// with calm's real transport underneath this is part of every request.
+fn clone(c: &mut Criterion) {
+    let mut group = c.benchmark_group("clone");
+    let over_no_op = Client::builder(BASE)
+        .build_with(service_fn(no_op))
+        .expect("a valid client");
+    group.bench_function("over_service_fn", |b| {
+        b.iter(|| black_box(over_no_op.clone()));
+    });
+    // NOTE: `build` makes calm's hyper-util + rustls transport; no connection is opened.
+    let over_transport = Client::builder(BASE)
+        .rate_limit(huge_quota())
+        .build()
+        .expect("a valid client");
+    group.bench_function("over_transport", |b| {
+        b.iter(|| black_box(over_transport.clone()));
+    });
+    group.finish();
+}
+
 /// Far above what the loop can reach, so the limiter never makes a request wait.
 fn huge_quota() -> Quota {
     Quota::per_second(NonZeroU32::new(10_000_000).expect("non-zero"))
@@ -141,5 +169,6 @@ fn huge_quota() -> Quota {
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     per_request(&mut criterion);
+    clone(&mut criterion);
     criterion.final_summary();
 }

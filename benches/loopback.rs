@@ -31,15 +31,19 @@
 //! Each measurement is preceded by a warm-up in the same mode. Variants are interleaved: every
 //! round runs each mode once for each variant, rotating the order from round to round so no
 //! variant always runs first or last. Figures: requests/s is the median over rounds; p50/p99
-//! are taken over the latencies of all rounds together; the ratio to `raw` is the median of the
-//! per-round ratios (a round's variants run within seconds of each other, so drift cancels).
+//! are taken over the latencies of all rounds together; the ratio to the first variant is the
+//! median of the per-round ratios (a round's variants run within seconds of each other, so
+//! drift cancels). `cpu/req` is the CPU time the client and the server runtime's threads
+//! spent per request (Linux only), median over rounds: it moves much less than wall time when
+//! other programs load the machine, so it shows what a variant costs even on a noisy run.
 //!
 //! # Threads
 //!
 //! The server runs in its own multi-thread tokio runtime and the clients in another, one
 //! worker each by default: on a 2-core machine that gives client and server a core each
-//! instead of making them share workers (two client workers would compete with the server
-//! for the cores, which penalises whichever variant uses more CPU per request twice).
+//! instead of making them share workers. (Two client workers were measured too: raw
+//! throughput drops and varies more, and a variant that costs more CPU per request loses
+//! more, as its extra work competes with the server for the cores.)
 //!
 //! # Options
 //!
@@ -47,16 +51,16 @@
 //!
 //! | flag | variable | default | meaning |
 //! |---|---|---|---|
-//! | `--sequential N` | `CALM_BENCH_SEQUENTIAL` | 20000 | requests per variant per round, one at a time |
-//! | `--concurrent N` | `CALM_BENCH_CONCURRENT` | 50000 | requests per variant per round, `--in-flight` at a time |
+//! | `--sequential N` | `CALM_BENCH_SEQUENTIAL` | 10000 | requests per variant per round, one at a time |
+//! | `--concurrent N` | `CALM_BENCH_CONCURRENT` | 40000 | requests per variant per round, `--in-flight` at a time |
 //! | `--in-flight N` | `CALM_BENCH_IN_FLIGHT` | 32 | requests in flight in the concurrent mode |
-//! | `--warmup N` | `CALM_BENCH_WARMUP` | 2000 | warm-up requests before each measurement |
-//! | `--rounds N` | `CALM_BENCH_ROUNDS` | 3 | rounds of every variant and mode |
+//! | `--warmup N` | `CALM_BENCH_WARMUP` | 1000 | warm-up requests before each measurement |
+//! | `--rounds N` | `CALM_BENCH_ROUNDS` | 6 | rounds of every variant and mode |
 //! | `--variants LIST` | `CALM_BENCH_VARIANTS` | `raw,calm,baseline` | comma-separated variants (the first is the reference of the ratios) |
 //! | `--client-threads N` | `CALM_BENCH_CLIENT_THREADS` | 1 | worker threads of the client runtime |
 //! | `--server-threads N` | `CALM_BENCH_SERVER_THREADS` | 1 | worker threads of the server runtime |
 //!
-//! The defaults take about 30 s on a 2-core machine. The server records every request it
+//! The defaults take about 40 s on a 2-core machine. The server records every request it
 //! receives (calm-mock keeps a log), about 0.3 KB each, so a default run holds a few hundred
 //! MB by the end.
 
@@ -141,14 +145,11 @@ fn main() {
             for i in 0..targets.len() {
                 let index = (i + round) % targets.len();
                 let target = targets[index].clone();
-                let (count, warmup) = match mode {
-                    Mode::Sequential => (config.sequential, config.warmup),
-                    Mode::Concurrent => (config.concurrent, config.warmup),
+                let (count, in_flight) = match mode {
+                    Mode::Sequential => (config.sequential, 1),
+                    Mode::Concurrent => (config.concurrent, config.in_flight),
                 };
-                let in_flight = match mode {
-                    Mode::Sequential => 1,
-                    Mode::Concurrent => config.in_flight,
-                };
+                let warmup = config.warmup;
                 // NOTE: the measuring loop runs as a task on a worker: `block_on` would poll it
                 // on the main thread and add a thread hop to every request.
                 let run = client_rt.spawn(async move {
@@ -165,6 +166,7 @@ fn main() {
                     .expect("the measuring task panicked");
                 let (client_cpu, server_cpu) =
                     run.cpu_per_request().unwrap_or((f64::NAN, f64::NAN));
+                let (p50, p99) = p50_p99(&run.latencies);
                 println!(
                     "round {} {:<10} {:<14} {:>9.0} req/s  p50 {:>7.1} µs  p99 {:>7.1} µs  \
                      cpu/req client {:>5.1} µs server {:>5.1} µs",
@@ -172,8 +174,8 @@ fn main() {
                     mode.to_string(),
                     targets[index].variant.to_string(),
                     run.per_second(),
-                    percentile(&mut run.latencies.clone(), 0.50) as f64 / 1e3,
-                    percentile(&mut run.latencies.clone(), 0.99) as f64 / 1e3,
+                    p50,
+                    p99,
                     client_cpu,
                     server_cpu,
                 );
@@ -190,6 +192,22 @@ fn main() {
         api.connections(),
         elapsed.as_secs_f64()
     );
+
+    for target in &targets {
+        if let Kind::Calm(client) | Kind::CalmSvc(client, _) = &target.kind {
+            let stats = client.stats();
+            println!(
+                "{}: {} requests, {} attempts, {} retries, {} errors, {} rate-limit waits ({:?})",
+                target.variant,
+                stats.requests,
+                stats.attempts,
+                stats.retries(),
+                stats.errors,
+                stats.rate_limit_waits,
+                stats.rate_limit_wait,
+            );
+        }
+    }
 
     drop(targets);
     client_rt.shutdown_background();
@@ -543,8 +561,8 @@ fn cpu_times() -> Option<(Duration, Duration)> {
 /// Sends `count` requests through `target`, `in_flight` at a time: that many tasks take
 /// requests from one counter until it runs out, so all stay busy to the end.
 async fn drive(target: &Target, count: usize, in_flight: usize) -> Run {
-    async fn worker(mut target: Target, left: Arc<AtomicUsize>) -> Vec<u64> {
-        let mut latencies = Vec::with_capacity(left.load(Ordering::Relaxed));
+    async fn worker(mut target: Target, left: Arc<AtomicUsize>, expected: usize) -> Vec<u64> {
+        let mut latencies = Vec::with_capacity(expected);
         while left
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .is_ok()
@@ -561,10 +579,12 @@ async fn drive(target: &Target, count: usize, in_flight: usize) -> Run {
     let left = Arc::new(AtomicUsize::new(count));
     let start = now();
     let latencies = if in_flight <= 1 {
-        worker(target.clone(), left).await
+        worker(target.clone(), left, count).await
     } else {
+        // NOTE: room for twice a fair share, so no task reallocates while measuring.
+        let expected = count / in_flight * 2 + 16;
         let tasks: Vec<_> = (0..in_flight)
-            .map(|_| tokio::spawn(worker(target.clone(), Arc::clone(&left))))
+            .map(|_| tokio::spawn(worker(target.clone(), Arc::clone(&left), expected)))
             .collect();
         let mut all = Vec::with_capacity(count);
         for task in tasks {
@@ -579,14 +599,18 @@ async fn drive(target: &Target, count: usize, in_flight: usize) -> Run {
     }
 }
 
-/// The `p` quantile (nearest rank) of `values`, which it sorts.
-fn percentile(values: &mut [u64], p: f64) -> u64 {
-    if values.is_empty() {
-        return 0;
+/// The median and 99th percentile (nearest rank) of latencies in nanoseconds, in microseconds.
+fn p50_p99(latencies: &[u64]) -> (f64, f64) {
+    if latencies.is_empty() {
+        return (f64::NAN, f64::NAN);
     }
-    values.sort_unstable();
-    let rank = ((p * values.len() as f64).ceil() as usize).clamp(1, values.len());
-    values[rank - 1]
+    let mut sorted = latencies.to_vec();
+    sorted.sort_unstable();
+    let at = |p: f64| {
+        let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+        sorted[rank - 1] as f64 / 1e3
+    };
+    (at(0.50), at(0.99))
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -650,10 +674,11 @@ impl Results {
                 let (min, max) = rates.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| {
                     (lo.min(r), hi.max(r))
                 });
-                let mut latencies: Vec<u64> = runs[index]
+                let latencies: Vec<u64> = runs[index]
                     .iter()
                     .flat_map(|run| run.latencies.iter().copied())
                     .collect();
+                let (p50, p99) = p50_p99(&latencies);
                 let mut ratios: Vec<f64> = runs[index]
                     .iter()
                     .zip(&runs[0])
@@ -672,8 +697,8 @@ impl Results {
                     variant.to_string(),
                     median(&mut rates),
                     format!("[{min:.0}-{max:.0}]"),
-                    percentile(&mut latencies, 0.50) as f64 / 1e3,
-                    percentile(&mut latencies, 0.99) as f64 / 1e3,
+                    p50,
+                    p99,
                     median(&mut ratios) * 100.0,
                     median(&mut client_cpu),
                     median(&mut server_cpu),
@@ -701,11 +726,11 @@ struct Config {
 impl Config {
     fn from_env_and_args() -> Config {
         let mut config = Config {
-            sequential: from_env("CALM_BENCH_SEQUENTIAL", 20_000),
-            concurrent: from_env("CALM_BENCH_CONCURRENT", 50_000),
+            sequential: from_env("CALM_BENCH_SEQUENTIAL", 10_000),
+            concurrent: from_env("CALM_BENCH_CONCURRENT", 40_000),
             in_flight: from_env("CALM_BENCH_IN_FLIGHT", 32),
-            warmup: from_env("CALM_BENCH_WARMUP", 2_000),
-            rounds: from_env("CALM_BENCH_ROUNDS", 3),
+            warmup: from_env("CALM_BENCH_WARMUP", 1_000),
+            rounds: from_env("CALM_BENCH_ROUNDS", 6),
             variants: env::var("CALM_BENCH_VARIANTS")
                 .map(|list| parse_variants(&list))
                 .unwrap_or_else(|_| vec![Variant::Raw, Variant::Calm, Variant::Baseline]),

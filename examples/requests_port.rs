@@ -109,6 +109,10 @@ fn install_session_manager(requests_per_minute: NonZeroU32) -> Result<(), BoxErr
 ///     response = session.get(f"{BASE_URL}/items", params={"page": i})
 ///     print(i, response.status_code)
 /// ```
+///
+/// There is no `limiter.wait()`: the client for the base URL paces every attempt itself, and
+/// `calm::shared` on a known base URL is a cheap lookup (no write lock, no allocation). The
+/// retries of each response are printed after its status.
 async fn fetch_all_pages(base_url: &str) -> Result<(), BoxError> {
     for i in 0..PAGES {
         let session = calm::shared(base_url)?;
