@@ -1,12 +1,13 @@
 //! Loopback throughput: calm's whole `Client` stack against the raw hyper-util client and
-//! against a stack assembled from ecosystem parts, on one calm-mock server, in one run.
+//! against a stack assembled from ecosystem parts, on the same calm-mock server, in one run.
 //!
 //! Run with: `cargo bench -p calm --bench loopback [-- OPTIONS]`
 //!
 //! # What is measured
 //!
-//! Every variant sends `GET /x` to the same calm-mock server (plain HTTP/1.1, answer `200 ok`)
-//! and reads the whole response body; any other status or an error aborts the bench.
+//! Every variant sends `GET /x` to a calm-mock server (plain HTTP/1.1, answer `200 ok`) and
+//! reads the whole response body; any other status or an error aborts the bench. All variants
+//! of a round talk to the same server.
 //!
 //! - `raw`: hyper-util's legacy `Client` over `HttpConnector`, with the pool and TCP settings
 //!   of calm's default transport; a pre-parsed absolute `Uri`.
@@ -15,18 +16,21 @@
 //! - `baseline`: what one would assemble from ecosystem parts over the same raw client:
 //!   tower-http `SetRequestHeaderLayer` (User-Agent) → `tower::retry::Retry` (503, up to 3
 //!   retries, cloning the request) → a governor `RateLimiter::direct` (10_000_000/s) awaited with
-//!   `until_ready()` in a `service_fn`.
+//!   `until_ready()` in a ten-line tower service.
 //!
 //! Diagnostic variants, run only when named with `--variants` (used to find which part of
 //! calm's stack costs what):
 //!
-//! - `calm-svc`: the `calm` stack through `Service::call` on a ready clone, with a pre-built
-//!   absolute request (skips `RequestBuilder` and `Response`).
+//! - `calm-svc`: the `calm` client through `Service::call` on a ready clone, with an absolute
+//!   request built from a parsed `Uri` (skips `RequestBuilder` and `Response`).
 //! - `calm-norl`: `calm` without the rate limiter; `calm-noretry`: `calm` with `no_retries()`;
 //!   `calm-bare`: neither.
 //! - `calm-over-raw`: the `calm` stack over the raw hyper-util client (`build_with`), so the
 //!   difference to `calm` is calm's transport (rustls connector wrapper and `FollowRedirect`).
 //! - `transport`: calm's `Transport` alone, called like `raw`.
+//! - `layers`: calm's three layers composed by hand (`SharedClientLayer` → `RetryLayer` →
+//!   `RateLimitLayer`, same retry policy and quota as `calm`) over the raw client, without the
+//!   `Client` facade, called like `raw`.
 //!
 //! Each measurement is preceded by a warm-up in the same mode. Variants are interleaved: every
 //! round runs each mode once for each variant, rotating the order from round to round so no
@@ -45,6 +49,12 @@
 //! throughput drops and varies more, and a variant that costs more CPU per request loses
 //! more, as its extra work competes with the server for the cores.)
 //!
+//! On a virtual machine the sequential figures are dominated by waking the other core twice
+//! per request, which varies a lot from run to run. Running the whole bench on one core
+//! (`taskset -c 0 cargo bench -p calm --bench loopback`) takes those wake-ups out: client and
+//! server then alternate on that core, and the sequential ratio shows the CPU each variant
+//! adds per request much more steadily.
+//!
 //! # Options
 //!
 //! A flag after `--`, or the environment variable; the flag wins.
@@ -60,9 +70,12 @@
 //! | `--client-threads N` | `CALM_BENCH_CLIENT_THREADS` | 1 | worker threads of the client runtime |
 //! | `--server-threads N` | `CALM_BENCH_SERVER_THREADS` | 1 | worker threads of the server runtime |
 //!
-//! The defaults take about 40 s on a 2-core machine. The server records every request it
-//! receives (calm-mock keeps a log), about 0.3 KB each, so a default run holds a few hundred
-//! MB by the end.
+//! Without `--bench` (as `cargo test --benches` runs it) the defaults shrink to one quick round
+//! that only checks every variant works, and arguments other than the options are ignored.
+//!
+//! The defaults take about 40 s on a 2-core machine. Each round starts a fresh server and
+//! fresh clients, because calm-mock records every request it receives (a few KB each): a
+//! default round holds about 0.7 GB at its end, freed before the next.
 
 use std::env;
 use std::fmt;
@@ -75,6 +88,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use calm::client::transport::Transport;
+use calm::client::{SharedClient, SharedClientLayer};
+use calm::ratelimit::RateLimit;
 use calm::{Body, Client, Quota, RetryPolicy};
 use calm_mock::MockApi;
 use futures_util::future::BoxFuture;
@@ -84,6 +99,7 @@ use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::runtime::Runtime;
 use tower::retry::{Policy, Retry, RetryLayer};
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 use tower_http::set_header::{SetRequestHeader, SetRequestHeaderLayer};
@@ -119,9 +135,6 @@ fn main() {
         .enable_all()
         .build()
         .expect("server runtime");
-    let api = server_rt.block_on(MockApi::start());
-    let base = api.base_url();
-
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.client_threads)
         .thread_name(CLIENT_THREADS)
@@ -129,41 +142,27 @@ fn main() {
         .build()
         .expect("client runtime");
 
-    let targets: Vec<Target> = {
-        let _guard = client_rt.enter();
-        config
-            .variants
-            .iter()
-            .map(|&variant| Target::new(variant, &base))
-            .collect()
-    };
-
     let started = now();
     let mut results = Results::new(&config);
+    let mut totals = Totals::default();
     for round in 0..config.rounds {
+        // NOTE: a fresh server (and fresh clients) per round: calm-mock keeps every request it
+        // receives, several KB each, so one server for the whole run would grow by gigabytes.
+        // Within a round every variant talks to the same server.
+        let api = server_rt.block_on(MockApi::start());
+        let base = api.base_url();
+        let targets: Vec<Target> = {
+            let _guard = client_rt.enter();
+            config
+                .variants
+                .iter()
+                .map(|&variant| Target::new(variant, &base))
+                .collect()
+        };
         for mode in [Mode::Sequential, Mode::Concurrent] {
             for i in 0..targets.len() {
                 let index = (i + round) % targets.len();
-                let target = targets[index].clone();
-                let (count, in_flight) = match mode {
-                    Mode::Sequential => (config.sequential, 1),
-                    Mode::Concurrent => (config.concurrent, config.in_flight),
-                };
-                let warmup = config.warmup;
-                // NOTE: the measuring loop runs as a task on a worker: `block_on` would poll it
-                // on the main thread and add a thread hop to every request.
-                let run = client_rt.spawn(async move {
-                    drive(&target, warmup, in_flight).await;
-                    let before = cpu_times();
-                    let mut run = drive(&target, count, in_flight).await;
-                    run.cpu = before
-                        .zip(cpu_times())
-                        .map(|((c0, s0), (c1, s1))| (c1 - c0, s1 - s0));
-                    run
-                });
-                let run = client_rt
-                    .block_on(run)
-                    .expect("the measuring task panicked");
+                let run = measure(&client_rt, &targets[index], mode, &config);
                 let (client_cpu, server_cpu) =
                     run.cpu_per_request().unwrap_or((f64::NAN, f64::NAN));
                 let (p50, p99) = p50_p99(&run.latencies);
@@ -182,40 +181,97 @@ fn main() {
                 results.add(mode, index, run);
             }
         }
+        totals.add(&api, &targets);
+        drop(targets);
+        let _guard = server_rt.enter();
+        drop(api);
     }
     let elapsed = started.elapsed();
     println!();
     results.print(&config);
-    println!(
-        "\nserver: {} requests, {} connections; measured in {:.1} s",
-        api.request_count(),
-        api.connections(),
-        elapsed.as_secs_f64()
-    );
+    println!("\nmeasured in {:.1} s", elapsed.as_secs_f64());
+    totals.print();
 
-    for target in &targets {
-        if let Kind::Calm(client) | Kind::CalmSvc(client, _) = &target.kind {
+    client_rt.shutdown_background();
+    server_rt.shutdown_background();
+}
+
+/// Warms `target` up, then measures it in `mode`, on a worker of `client_rt`.
+fn measure(client_rt: &Runtime, target: &Target, mode: Mode, config: &Config) -> Run {
+    let (count, in_flight) = match mode {
+        Mode::Sequential => (config.sequential, 1),
+        Mode::Concurrent => (config.concurrent, config.in_flight),
+    };
+    let warmup = config.warmup;
+    let target = target.clone();
+    // NOTE: the measuring loop runs as a task on a worker: `block_on` would poll it on the
+    // main thread and add a thread hop to every request.
+    let run = client_rt.spawn(async move {
+        drive(&target, warmup, in_flight).await;
+        let before = cpu_times();
+        let mut run = drive(&target, count, in_flight).await;
+        run.cpu = before
+            .zip(cpu_times())
+            .map(|((c0, s0), (c1, s1))| (c1 - c0, s1 - s0));
+        run
+    });
+    client_rt
+        .block_on(run)
+        .expect("the measuring task panicked")
+}
+
+/// What the servers and calm's clients counted over the whole run, to show that nothing
+/// failed, was retried or waited for the rate limiter.
+#[derive(Debug, Default)]
+struct Totals {
+    requests: usize,
+    connections: usize,
+    /// Per calm variant: requests, attempts, retries, errors, rate-limit waits, time waited.
+    calm: Vec<(Variant, [u64; 5], Duration)>,
+}
+
+impl Totals {
+    fn add(&mut self, api: &MockApi, targets: &[Target]) {
+        self.requests += api.request_count();
+        self.connections += api.connections();
+        for target in targets {
+            let (Kind::Calm(client) | Kind::CalmSvc(client, _)) = &target.kind else {
+                continue;
+            };
             let stats = client.stats();
-            println!(
-                "{}: {} requests, {} attempts, {} retries, {} errors, {} rate-limit waits ({:?})",
-                target.variant,
+            let counts = [
                 stats.requests,
                 stats.attempts,
                 stats.retries(),
                 stats.errors,
                 stats.rate_limit_waits,
-                stats.rate_limit_wait,
-            );
+            ];
+            match self.calm.iter_mut().find(|(v, _, _)| *v == target.variant) {
+                Some((_, sums, waited)) => {
+                    for (sum, n) in sums.iter_mut().zip(counts) {
+                        *sum += n;
+                    }
+                    *waited += stats.rate_limit_wait;
+                }
+                None => self
+                    .calm
+                    .push((target.variant, counts, stats.rate_limit_wait)),
+            }
         }
     }
 
-    drop(targets);
-    client_rt.shutdown_background();
-    {
-        let _guard = server_rt.enter();
-        drop(api);
+    fn print(&self) {
+        println!(
+            "servers: {} requests over {} connections",
+            self.requests, self.connections
+        );
+        for (variant, [requests, attempts, retries, errors, waits], waited) in &self.calm {
+            println!(
+                "{variant} stats: {requests} requests, {attempts} attempts, {retries} retries, \
+                 {errors} errors, {waits} rate-limit waits ({waited:?})"
+            );
+        }
     }
-    server_rt.shutdown_background();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -232,10 +288,11 @@ enum Variant {
     CalmBare,
     CalmOverRaw,
     Transport,
+    Layers,
 }
 
 impl Variant {
-    const ALL: [(Variant, &'static str); 9] = [
+    const ALL: [(Variant, &'static str); 10] = [
         (Variant::Raw, "raw"),
         (Variant::Calm, "calm"),
         (Variant::Baseline, "baseline"),
@@ -245,6 +302,7 @@ impl Variant {
         (Variant::CalmBare, "calm-bare"),
         (Variant::CalmOverRaw, "calm-over-raw"),
         (Variant::Transport, "transport"),
+        (Variant::Layers, "layers"),
     ];
 }
 
@@ -387,6 +445,19 @@ fn baseline(base: &str) -> (BaselineStack, Uri) {
     (stack, uri(base))
 }
 
+type LayersStack = SharedClient<calm::retry::Retry<RateLimit<RawClient<Full<Bytes>>>>>;
+
+/// calm's three layers composed by hand over the raw client, without the `Client` facade.
+fn layers(base: &str) -> LayersStack {
+    ServiceBuilder::new()
+        .layer(SharedClientLayer::new(base).expect("a valid base URL"))
+        .layer(calm::RetryLayer::new(RetryPolicy::default()).expect("a valid policy"))
+        .layer(calm::RateLimitLayer::new(Quota::per_second(nonzero(
+            QUOTA_PER_SECOND,
+        ))))
+        .service(raw_client())
+}
+
 fn uri(base: &str) -> Uri {
     format!("{}{}", base.trim_end_matches('/'), PATH)
         .parse()
@@ -407,6 +478,7 @@ enum Kind {
     Baseline(BaselineStack, Uri),
     Calm(Client),
     CalmSvc(Client, Uri),
+    Layers(LayersStack, Uri),
 }
 
 impl Target {
@@ -426,6 +498,7 @@ impl Target {
             Variant::CalmNoRateLimit => Kind::Calm(built(Client::builder(base))),
             Variant::CalmNoRetry => Kind::Calm(built(calm_builder(base).no_retries())),
             Variant::CalmBare => Kind::Calm(built(Client::builder(base).no_retries())),
+            Variant::Layers => Kind::Layers(layers(base), uri(base)),
             Variant::CalmOverRaw => Kind::Calm(
                 calm_builder(base)
                     .build_with(raw_client::<Body>())
@@ -449,6 +522,11 @@ impl Target {
                 response.into_body().collect().await?;
             }
             Kind::Baseline(stack, uri) => {
+                let response = stack.ready().await?.call(get(uri)).await?;
+                check(response.status())?;
+                response.into_body().collect().await?;
+            }
+            Kind::Layers(stack, uri) => {
                 let response = stack.ready().await?.call(get(uri)).await?;
                 check(response.status())?;
                 response.into_body().collect().await?;
@@ -725,12 +803,20 @@ struct Config {
 
 impl Config {
     fn from_env_and_args() -> Config {
+        // NOTE: `cargo bench` passes `--bench`; without it (`cargo test --benches`) the bench
+        // only checks that every variant works, with tiny counts, like criterion's test mode.
+        let benching = env::args().any(|arg| arg == "--bench");
+        let (sequential, concurrent, warmup, rounds) = if benching {
+            (10_000, 40_000, 1_000, 6)
+        } else {
+            (200, 1_000, 50, 1)
+        };
         let mut config = Config {
-            sequential: from_env("CALM_BENCH_SEQUENTIAL", 10_000),
-            concurrent: from_env("CALM_BENCH_CONCURRENT", 40_000),
+            sequential: from_env("CALM_BENCH_SEQUENTIAL", sequential),
+            concurrent: from_env("CALM_BENCH_CONCURRENT", concurrent),
             in_flight: from_env("CALM_BENCH_IN_FLIGHT", 32),
-            warmup: from_env("CALM_BENCH_WARMUP", 1_000),
-            rounds: from_env("CALM_BENCH_ROUNDS", 6),
+            warmup: from_env("CALM_BENCH_WARMUP", warmup),
+            rounds: from_env("CALM_BENCH_ROUNDS", rounds),
             variants: env::var("CALM_BENCH_VARIANTS")
                 .map(|list| parse_variants(&list))
                 .unwrap_or_else(|_| vec![Variant::Raw, Variant::Calm, Variant::Baseline]),
@@ -752,8 +838,9 @@ impl Config {
                 "--variants" => config.variants = parse_variants(&value(&arg)),
                 "--client-threads" => config.client_threads = parse(&arg, &value(&arg)),
                 "--server-threads" => config.server_threads = parse(&arg, &value(&arg)),
-                // NOTE: `cargo bench` passes `--bench` to every bench binary.
                 "--bench" => {}
+                // NOTE: in test mode the arguments are the test harness's (`--nocapture`, …).
+                _ if !benching => {}
                 other => {
                     panic!("unknown argument {other:?}; see the header of benches/loopback.rs")
                 }

@@ -37,7 +37,7 @@ pub struct RequestBuilder {
 impl RequestBuilder {
     pub(crate) fn new(client: Client, method: Method, path: &str) -> Self {
         // NOTE: resolved here because `http::Uri` cannot hold a relative path such as
-        // `users/42`; the SharedClient layer then checks the absolute URI again.
+        // `users/42`; the session layer then accepts the absolute URI as it is.
         let request = client
             .base_url()
             .resolve_str(path)

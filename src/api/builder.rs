@@ -254,8 +254,8 @@ impl ClientBuilder {
             .service(transport);
 
         Ok(Client {
-            stack: Stack::new(stack),
             shared: Arc::new(Shared {
+                stack: Stack::new(stack),
                 session,
                 recorder,
                 limiter,

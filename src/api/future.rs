@@ -8,59 +8,90 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use tokio::time::Instant;
+use std::task::{ready, Context, Poll};
+use tokio::time::{Instant, Sleep};
 use tower::timeout::error::Elapsed;
-use tower::{BoxError, Service, ServiceExt};
+use tower::{BoxError, Service};
 
-type Sending = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
+type Outcome = Result<Response<Body>, BoxError>;
 
-/// The response future of [`Client`](super::Client): the whole request, first attempt to last.
+/// The response future of [`Client`](super::Client): the whole request, from the wait for
+/// the first place in the rate limiter to the last attempt's response.
 #[must_use = "futures do nothing unless polled"]
 pub struct ResponseFuture {
     state: State,
+    /// The client's deadline, once the request was accepted.
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 enum State {
     Refused(Option<BoxError>),
-    Sending(Sending),
+    /// Waiting for this request's copy of the stack to be ready (its place in the rate
+    /// limiter, an in-flight slot).
+    Ready {
+        stack: Stack,
+        request: Option<Request<Body>>,
+        shared: Arc<Shared>,
+        started: Instant,
+    },
+    Called {
+        future: <Stack as Service<Request<Body>>>::Future,
+        shared: Arc<Shared>,
+    },
+    Done,
 }
 
 impl ResponseFuture {
     pub(super) fn refused(error: BoxError) -> Self {
         ResponseFuture {
             state: State::Refused(Some(error)),
+            deadline: None,
         }
     }
 
     pub(super) fn send(stack: Stack, request: Request<Body>, shared: Arc<Shared>) -> Self {
+        let started = Instant::now();
+        let deadline = shared
+            .deadline
+            .map(|deadline| Box::pin(tokio::time::sleep_until(started + deadline)));
         ResponseFuture {
-            state: State::Sending(Box::pin(send(stack, request, shared))),
+            state: State::Ready {
+                stack,
+                request: Some(request),
+                shared,
+                started,
+            },
+            deadline,
         }
     }
-}
 
-async fn send(
-    mut stack: Stack,
-    request: Request<Body>,
-    shared: Arc<Shared>,
-) -> Result<Response<Body>, BoxError> {
-    let started = Instant::now();
-    let whole = async {
-        // NOTE: readiness is driven here, not in `Client::poll_ready`, so that the wait for the
-        // first place in the rate limiter counts against the deadline.
-        let ready = stack.ready().await?;
-        let request = within_deadline(request, &shared, started);
-        ready.call(request).await
-    };
-    let result = match shared.deadline {
-        Some(deadline) => tokio::time::timeout(deadline, whole)
-            .await
-            .unwrap_or_else(|_| Err(Elapsed::new().into())),
-        None => whole.await,
-    };
-    shared.recorder.finished(&result);
-    result
+    fn poll_state(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
+        loop {
+            match &mut self.state {
+                State::Refused(error) => {
+                    return Poll::Ready(Err(error.take().unwrap_or_else(done)));
+                }
+                State::Ready {
+                    stack,
+                    request,
+                    shared,
+                    started,
+                } => {
+                    if let Err(error) = ready!(stack.poll_ready(cx)) {
+                        return Poll::Ready(Err(error));
+                    }
+                    let request =
+                        within_deadline(request.take().ok_or_else(done)?, shared, *started);
+                    self.state = State::Called {
+                        future: stack.call(request),
+                        shared: Arc::clone(shared),
+                    };
+                }
+                State::Called { future, .. } => return future.as_mut().poll(cx),
+                State::Done => return Poll::Ready(Err(done())),
+            }
+        }
+    }
 }
 
 /// Gives the retry layer what is left of the client's deadline once the first place is
@@ -79,16 +110,35 @@ fn within_deadline(mut request: Request<Body>, shared: &Shared, started: Instant
     request
 }
 
-impl Future for ResponseFuture {
-    type Output = Result<Response<Body>, BoxError>;
+fn done() -> BoxError {
+    "calm::ResponseFuture polled after it completed".into()
+}
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.state {
-            State::Refused(error) => Poll::Ready(Err(error
-                .take()
-                .expect("ResponseFuture polled after completion"))),
-            State::Sending(sending) => sending.as_mut().poll(cx),
+impl Future for ResponseFuture {
+    type Output = Outcome;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let this = self.get_mut();
+        let outcome = match this.poll_state(cx) {
+            Poll::Ready(outcome) => outcome,
+            Poll::Pending => {
+                let expired = match &mut this.deadline {
+                    Some(deadline) => deadline.as_mut().poll(cx).is_ready(),
+                    None => false,
+                };
+                if !expired {
+                    return Poll::Pending;
+                }
+                Err(Elapsed::new().into())
+            }
+        };
+        match std::mem::replace(&mut this.state, State::Done) {
+            State::Ready { shared, .. } | State::Called { shared, .. } => {
+                shared.recorder.finished(&outcome);
+            }
+            State::Refused(_) | State::Done => {}
         }
+        Poll::Ready(outcome)
     }
 }
 
@@ -96,10 +146,12 @@ impl fmt::Debug for ResponseFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {
             State::Refused(_) => "refused",
-            State::Sending(_) => "sending",
+            State::Ready { .. } => "waiting for the stack",
+            State::Called { .. } => "sending",
+            State::Done => "done",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
-            .finish()
+            .finish_non_exhaustive()
     }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Service};
 
-/// Everything below the session: deadline-free Retry → RateLimit → … → transport.
+/// Everything below the session and the deadline: Retry → RateLimit → … → transport.
 type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
 
 /// One API, one shared, retrying, paced service: clone it freely.
@@ -88,12 +88,11 @@ type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
 /// the 503 it is.
 #[derive(Clone)]
 pub struct Client {
-    stack: Stack,
     shared: Arc<Shared>,
 }
 
-#[derive(Debug)]
 struct Shared {
+    stack: Stack,
     session: SharedClientLayer,
     recorder: Arc<Recorder>,
     limiter: Option<Limiter>,
@@ -202,7 +201,9 @@ where
             shared.recorder.refused();
             return ResponseFuture::refused(refused);
         }
-        ResponseFuture::send(self.stack.clone(), request, Arc::clone(shared))
+        // NOTE: each request drives the readiness of its own copy of the stack, so a place in
+        // the rate limiter belongs to one request and is given back if it is dropped.
+        ResponseFuture::send(shared.stack.clone(), request, Arc::clone(shared))
     }
 }
 

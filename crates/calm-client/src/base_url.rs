@@ -182,7 +182,8 @@ impl BaseUrl {
     pub fn resolve(&self, uri: &Uri) -> Result<Uri, ResolveError> {
         match (uri.scheme(), uri.authority()) {
             (Some(scheme), Some(authority)) => {
-                self.resolve_absolute(scheme, authority, uri.path(), uri.query())
+                let resolved = self.resolve_absolute(scheme, authority, uri.path(), uri.query())?;
+                Ok(resolved.unwrap_or_else(|| uri.clone()))
             }
             (None, Some(authority)) => {
                 // NOTE: http::Uri parses a lone word (`users`, `a:b`) as an authority. As a
@@ -255,7 +256,7 @@ impl BaseUrl {
         authority: &Authority,
         path: &str,
         query: Option<&str>,
-    ) -> Result<Uri, ResolveError> {
+    ) -> Result<Option<Uri>, ResolveError> {
         if authority.as_str().contains('@') {
             return Err(ResolveError::new(
                 ResolveErrorKind::UserInfo,
@@ -284,8 +285,16 @@ impl BaseUrl {
             ));
         }
         self.check_dot_segments(path)?;
+        // NOTE: `None` means "already in normal form, use it as it is": a URI this base URL
+        // resolved before (a request prepared twice) costs no new allocation.
+        if !path.is_empty()
+            && scheme.as_str() == self.scheme()
+            && authority.as_str() == self.authority().as_str()
+        {
+            return Ok(None);
+        }
         let path = if path.is_empty() { "/" } else { path };
-        self.build("", path, query)
+        self.build("", path, query).map(Some)
     }
 
     fn same_origin(&self, scheme: &Scheme, authority: &Authority) -> bool {

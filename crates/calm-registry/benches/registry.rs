@@ -9,7 +9,9 @@ use std::sync::Arc;
 fn registry() -> Registry<Arc<str>> {
     let registry = Registry::new(|base: &BaseUrl| Arc::from(base.as_str()));
     for i in 0..64 {
-        registry.get(&format!("https://api{i}.example.com/v1")).unwrap();
+        registry
+            .get(&format!("https://api{i}.example.com/v1"))
+            .unwrap();
     }
     registry
 }
@@ -19,7 +21,11 @@ fn hits(c: &mut Criterion) {
     let base: BaseUrl = "https://api7.example.com/v1".parse().unwrap();
     let mut group = c.benchmark_group("registry_hit");
     group.bench_function("str/uncontended", |b| {
-        b.iter(|| registry.get(black_box("https://api7.example.com/v1")).unwrap())
+        b.iter(|| {
+            registry
+                .get(black_box("https://api7.example.com/v1"))
+                .unwrap()
+        })
     });
     group.bench_function("base_url/uncontended", |b| {
         b.iter(|| registry.get(black_box(&base)).unwrap())
@@ -36,7 +42,11 @@ fn hits(c: &mut Criterion) {
             });
             let elapsed = timed(|| {
                 for _ in 0..iters {
-                    black_box(registry.get(black_box("https://api7.example.com/v1")).unwrap());
+                    black_box(
+                        registry
+                            .get(black_box("https://api7.example.com/v1"))
+                            .unwrap(),
+                    );
                 }
             });
             stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -183,7 +183,8 @@ where
         let mut maps = self.write();
         let removed = maps.entries.remove(&base);
         if let Some(cell) = &removed {
-            maps.aliases.retain(|_, (_, alias)| !Arc::ptr_eq(alias, cell));
+            maps.aliases
+                .retain(|_, (_, alias)| !Arc::ptr_eq(alias, cell));
         }
         Ok(removed.and_then(|cell| cell.get().cloned()))
     }
@@ -246,7 +247,11 @@ where
         }
     }
 
-    fn insert_cell<K>(&self, key: &K, remember_spelling: bool) -> Result<(BaseUrl, Cell<S>), InvalidBaseUrl>
+    fn insert_cell<K>(
+        &self,
+        key: &K,
+        remember_spelling: bool,
+    ) -> Result<(BaseUrl, Cell<S>), InvalidBaseUrl>
     where
         K: RegistryKey + ?Sized,
     {

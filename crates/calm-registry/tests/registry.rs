@@ -129,7 +129,10 @@ fn get_or_insert_with_only_builds_when_missing() {
         .get_or_insert_with("https://a.example/", |_| Arc::new("other".to_owned()))
         .unwrap();
     assert!(Arc::ptr_eq(&first, &second));
-    assert!(Arc::ptr_eq(&first, &registry.get("https://A.example").unwrap()));
+    assert!(Arc::ptr_eq(
+        &first,
+        &registry.get("https://A.example").unwrap()
+    ));
     assert_eq!(builds.load(Ordering::SeqCst), 0);
 }
 
@@ -140,7 +143,10 @@ fn remove_forgets_the_entry_and_its_spellings() {
     let removed = registry.remove("https://api.example.com/").unwrap();
     assert!(Arc::ptr_eq(&first, &removed.unwrap()));
     assert!(registry.is_empty());
-    assert!(registry.remove("https://api.example.com/").unwrap().is_none());
+    assert!(registry
+        .remove("https://api.example.com/")
+        .unwrap()
+        .is_none());
 
     // The old spelling must not resurrect the removed service.
     let again = registry.get("https://API.example.com").unwrap();
@@ -172,8 +178,8 @@ fn a_panicking_factory_does_not_poison_the_key() {
         base.to_string()
     });
     let clone = registry.clone();
-    let failed = std::thread::spawn(move || clone.get("https://api.example.com").map(|_| ()))
-        .join();
+    let failed =
+        std::thread::spawn(move || clone.get("https://api.example.com").map(|_| ())).join();
     assert!(failed.is_err());
     assert_eq!(
         registry.get("https://api.example.com").unwrap(),

@@ -10,6 +10,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use std::fmt;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::BoxError;
 use tower_http::follow_redirect::policy::Standard;
@@ -98,19 +99,23 @@ where
 /// hyper-util's client with its errors turned into [`TransportError`]s, below
 /// `FollowRedirect` so that every hop fails the same way.
 pub(crate) struct Hyper<B> {
-    client: Client<Connector, B>,
+    // NOTE: behind an `Arc` because every request clones the stack above it (retry keeps a
+    // copy of its inner service); one counter beats the client's dozen.
+    client: Arc<Client<Connector, B>>,
 }
 
 impl<B> Hyper<B> {
     pub(crate) fn new(client: Client<Connector, B>) -> Self {
-        Hyper { client }
+        Hyper {
+            client: Arc::new(client),
+        }
     }
 }
 
 impl<B> Clone for Hyper<B> {
     fn clone(&self) -> Self {
         Hyper {
-            client: self.client.clone(),
+            client: Arc::clone(&self.client),
         }
     }
 }
