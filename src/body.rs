@@ -5,6 +5,7 @@ use calm_retry::{ReplayBody, TryCloneBody};
 use http_body::{Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
+use std::any::Any;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -38,6 +39,8 @@ enum Kind {
     // NOTE: request streams are replayable (buffered up to the retry policy's cap); response
     // streams are not, so they skip the buffer's lock.
     Replay(ReplayBody<UnsyncBoxBody<Bytes, BoxError>>),
+    // NOTE: the default transport's body, kept unboxed: the common case pays no allocation.
+    Incoming(hyper::body::Incoming),
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
 }
 
@@ -76,6 +79,16 @@ impl Body {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        let mut body = Some(body);
+        let any: &mut dyn Any = &mut body;
+        if let Some(incoming) = any.downcast_mut::<Option<hyper::body::Incoming>>() {
+            if let Some(incoming) = incoming.take() {
+                return Body {
+                    kind: Kind::Incoming(incoming),
+                };
+            }
+        }
+        let body = body.expect("only taken when it is hyper's body");
         Body {
             kind: Kind::Boxed(body.map_err(Into::into).boxed_unsync()),
         }
@@ -87,7 +100,7 @@ impl TryCloneBody for Body {
         let kind = match &self.kind {
             Kind::Full(bytes) => Kind::Full(bytes.clone()),
             Kind::Replay(body) => Kind::Replay(body.try_clone_body()?),
-            Kind::Boxed(_) => return None,
+            Kind::Incoming(_) | Kind::Boxed(_) => return None,
         };
         Some(Body { kind })
     }
@@ -110,7 +123,7 @@ impl fmt::Debug for Body {
         match &self.kind {
             Kind::Full(None) => f.write_str("Body(empty)"),
             Kind::Full(Some(bytes)) => write!(f, "Body({} bytes)", bytes.len()),
-            Kind::Replay(_) | Kind::Boxed(_) => f.write_str("Body(stream)"),
+            Kind::Replay(_) | Kind::Incoming(_) | Kind::Boxed(_) => f.write_str("Body(stream)"),
         }
     }
 }
@@ -167,6 +180,7 @@ impl http_body::Body for Body {
         match &mut self.get_mut().kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Replay(body) => Pin::new(body).poll_frame(cx),
+            Kind::Incoming(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
             Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
         }
     }
@@ -175,6 +189,7 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Replay(body) => body.is_end_stream(),
+            Kind::Incoming(body) => body.is_end_stream(),
             Kind::Boxed(body) => body.is_end_stream(),
         }
     }
@@ -183,6 +198,7 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Replay(body) => body.size_hint(),
+            Kind::Incoming(body) => body.size_hint(),
             Kind::Boxed(body) => body.size_hint(),
         }
     }

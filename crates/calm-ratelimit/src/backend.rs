@@ -181,14 +181,17 @@ struct State {
 }
 
 /// One quota's GCRA state.
+///
+/// NOTE: the tolerance and the TATs are u128: with a huge period or burst they pass u64
+/// nanoseconds, and saturating them would turn `tail - tolerance` into 0, i.e. no limit.
 #[derive(Debug, Clone, Copy)]
 struct Lane {
-    interval: u64,
-    tolerance: u64,
+    interval: u128,
+    tolerance: u128,
     /// TAT after every admitted request.
-    base: u64,
+    base: u128,
     /// TAT after every admitted and every queued request.
-    tail: u64,
+    tail: u128,
 }
 
 #[derive(Debug)]
@@ -208,7 +211,7 @@ impl InProcess {
         let lanes = quotas
             .iter()
             .map(|q| Lane {
-                interval: q.interval_nanos(),
+                interval: u128::from(q.interval_nanos()),
                 tolerance: q.tolerance_nanos(),
                 base: 0,
                 tail: 0,
@@ -262,7 +265,7 @@ impl State {
             let (at, asked) = (front.at, front.asked);
             self.queue.pop_front();
             for lane in self.lanes.iter_mut() {
-                lane.base = lane.base.max(at).saturating_add(lane.interval);
+                lane.base = lane.base.max(u128::from(at)).saturating_add(lane.interval);
             }
             if at > asked {
                 self.waits += 1;
@@ -276,13 +279,14 @@ impl State {
         self.lanes
             .iter()
             .fold(floor.max(self.paused_until), |at, lane| {
-                at.max(lane.tail.saturating_sub(lane.tolerance))
+                let earliest = lane.tail.saturating_sub(lane.tolerance);
+                at.max(u64::try_from(earliest).unwrap_or(u64::MAX))
             })
     }
 
     fn advance(&mut self, at: u64) {
         for lane in self.lanes.iter_mut() {
-            lane.tail = lane.tail.max(at).saturating_add(lane.interval);
+            lane.tail = lane.tail.max(u128::from(at)).saturating_add(lane.interval);
         }
     }
 
@@ -329,7 +333,7 @@ impl Backend for InProcess {
             // instant binds it), so the queue is empty here and base may catch up with tail.
             debug_assert!(st.queue.is_empty());
             for lane in st.lanes.iter_mut() {
-                lane.tail = lane.tail.max(n).saturating_add(lane.interval);
+                lane.tail = lane.tail.max(u128::from(n)).saturating_add(lane.interval);
                 lane.base = lane.tail;
             }
             return Ok(Ticket::new(ON_THE_SPOT, now));
@@ -450,6 +454,22 @@ mod tests {
             .map(|_| b.reserve(t0, None, noop()).unwrap().at() - t0)
             .collect();
         assert_eq!(ats, [ms(0), ms(100), ms(200), ms(300)]);
+    }
+
+    #[test]
+    fn huge_periods_and_bursts_do_not_overflow_into_no_limit() {
+        // 5 at once, then one every 200 years: interval × (burst - 1) and the TAT after three
+        // requests are past u64 nanoseconds.
+        let period = Duration::from_secs(200 * 365 * 86_400);
+        let q = Quota::with_period(period).unwrap().burst(n(5));
+        let b = InProcess::new([q]);
+        let t0 = b.origin;
+        for _ in 0..5 {
+            assert_eq!(b.reserve(t0, None, noop()).unwrap().at(), t0);
+        }
+        assert_eq!(b.reserve(t0, None, noop()).unwrap().at(), t0 + period);
+        assert_eq!(b.reserve(t0, None, noop()).unwrap().at(), t0 + period * 2);
+        assert!(b.reserve(t0, Some(t0 + ms(1)), noop()).is_err());
     }
 
     #[test]

@@ -188,7 +188,9 @@ impl Limiter {
         clock: &WallClock,
         max_pause: Duration,
     ) {
-        if headers.is_empty() && status != StatusCode::TOO_MANY_REQUESTS {
+        // NOTE: most responses carry no hint; one pass over the header names spares them the
+        // wall-clock read and the dozen lookups of the parsers.
+        if status != StatusCode::TOO_MANY_REQUESTS && !hints::may_carry_hint(headers) {
             return;
         }
         let Some(hint) = hints::read(headers, status, clock.now()) else {

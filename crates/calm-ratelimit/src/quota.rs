@@ -123,9 +123,10 @@ impl Quota {
         self.interval
     }
 
-    /// How far ahead of its theoretical arrival time a request may go (GCRA's `τ`).
-    pub(crate) const fn tolerance_nanos(&self) -> u64 {
-        self.interval.saturating_mul(self.burst.get() as u64 - 1)
+    /// How far ahead of its theoretical arrival time a request may go (GCRA's `τ`); exact,
+    /// so u128 (it can pass u64 nanoseconds).
+    pub(crate) const fn tolerance_nanos(&self) -> u128 {
+        self.interval as u128 * (self.burst.get() as u128 - 1)
     }
 
     const fn spread(period_nanos: u64, n: NonZeroU32) -> Quota {

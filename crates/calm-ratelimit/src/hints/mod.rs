@@ -111,6 +111,27 @@ pub fn read(headers: &HeaderMap, status: StatusCode, now: SystemTime) -> Option<
     (hint != ServerHint::default()).then_some(hint)
 }
 
+/// Whether `headers` has a field any parser here reads: `Retry-After`, or a name starting
+/// with `ratelimit` or `x-ratelimit`. A cheap test that lets the limiter skip [`read`] for
+/// ordinary responses; `read` gives the same answer without it.
+///
+/// ```
+/// use calm_ratelimit::hints::may_carry_hint;
+/// use http::HeaderMap;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("content-type", "application/json".parse().unwrap());
+/// assert!(!may_carry_hint(&headers));
+/// headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+/// assert!(may_carry_hint(&headers));
+/// ```
+pub fn may_carry_hint(headers: &HeaderMap) -> bool {
+    headers.keys().any(|name| {
+        let name = name.as_str();
+        name == "retry-after" || name.starts_with("ratelimit") || name.starts_with("x-ratelimit")
+    })
+}
+
 impl ServerHint {
     /// Fields of `self`, completed with `other`'s where `self` has none.
     fn or(self, other: ServerHint) -> ServerHint {
@@ -329,6 +350,8 @@ mod tests {
                 if let Some(pause) = hint.pause() {
                     prop_assert!(pause <= values::MAX_HINT);
                 }
+                // The limiter's fast path must never skip a response `read` finds a hint in.
+                prop_assert!(status == StatusCode::TOO_MANY_REQUESTS || may_carry_hint(&headers));
             }
         }
 
