@@ -227,10 +227,10 @@ impl Backoff {
             Kind::None => 0.0,
             Kind::Constant(wait) => wait.as_secs_f64(),
             Kind::Exponential { base, factor } => {
-                base.as_secs_f64() * powi(factor, retry.saturating_sub(1))
+                scaled(base.as_secs_f64(), factor, retry.saturating_sub(1))
             }
             Kind::Urllib3 { .. } if retry <= 1 => 0.0,
-            Kind::Urllib3 { factor } => factor * powi(2.0, retry - 1),
+            Kind::Urllib3 { factor } => scaled(factor, 2.0, retry - 1),
         };
         secs_to_duration(secs, max)
     }
@@ -277,6 +277,15 @@ impl Backoff {
             Kind::Urllib3 { .. } => self.raw_delay(2),
             _ => self.raw_delay(1),
         }
+    }
+}
+
+/// `x × base^exp`; zero stays zero even when the power overflows to infinity (0 × ∞ is NaN).
+fn scaled(x: f64, base: f64, exp: u32) -> f64 {
+    if x == 0.0 {
+        0.0
+    } else {
+        x * powi(base, exp)
     }
 }
 

@@ -158,11 +158,14 @@ impl<S, B: TryCloneBody> Attempts<S, B> {
         let mut hint = None;
         let (reason, safe) = match outcome {
             Outcome::Status(status, headers) => {
-                if !policy.statuses.contains(status) {
-                    return Err(StopReason::Succeeded);
-                }
                 if policy.respect_retry_after {
                     hint = retry_after::hint(headers, policy.wall_clock);
+                }
+                if !policy.statuses.contains(status) {
+                    // NOTE: `info` may hold an earlier response's instant; it must describe
+                    // the last one.
+                    info.set_retry_after(hint.map(|wait| after(Instant::now(), wait)));
+                    return Err(StopReason::Succeeded);
                 }
                 let refused = status == StatusCode::TOO_MANY_REQUESTS;
                 (RetryReason::Status(status), self.idempotent || refused)

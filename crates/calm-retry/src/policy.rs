@@ -36,7 +36,8 @@ pub type ErrorPredicate = fn(&(dyn StdError + 'static)) -> bool;
 /// | connect error (never sent; see [`connect_error`](Self::connect_error)) | any method |
 /// | other error of the inner service (see [`retryable_error`](Self::retryable_error)) | idempotent methods |
 ///
-/// A request carrying an `Idempotency-Key` header counts as idempotent whatever its method;
+/// A POST or PATCH carrying an `Idempotency-Key` header counts as idempotent (other methods
+/// are not vouched for by the key);
 /// [`retry_non_idempotent(true)`](Self::retry_non_idempotent) makes every method count.
 ///
 /// # Defaults
@@ -263,12 +264,13 @@ impl RetryPolicy {
     }
 
     /// Whether this request may be retried after any retryable outcome (not only a 429 or a
-    /// connect error): its method is idempotent, it carries an `Idempotency-Key`, or the
-    /// policy retries every method.
+    /// connect error): its method is idempotent, it is a POST or PATCH carrying an
+    /// `Idempotency-Key`, or the policy retries every method.
     pub fn is_idempotent<B>(&self, req: &Request<B>) -> bool {
         self.retry_non_idempotent
             || is_idempotent_method(req.method())
-            || req.headers().contains_key(IDEMPOTENCY_KEY)
+            || (matches!(*req.method(), Method::POST | Method::PATCH)
+                && req.headers().contains_key(IDEMPOTENCY_KEY))
     }
 }
 

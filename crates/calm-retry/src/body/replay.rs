@@ -2,7 +2,7 @@ use std::{
     fmt,
     pin::Pin,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
-    task::{ready, Context, Poll},
+    task::{ready, Context, Poll, Wake, Waker},
 };
 
 use bytes::{Buf, Bytes};
@@ -81,6 +81,38 @@ struct Shared<B> {
     trailers: Option<HeaderMap>,
     ended: bool,
     failed: bool,
+    /// The copies waiting for the original body to yield more.
+    waiters: Arc<Waiters>,
+    /// Wakes every one of `waiters`: the waker the original body is polled with.
+    wake_waiters: Waker,
+}
+
+/// The tasks of every copy that found the original body pending.
+///
+/// NOTE: the original keeps only the waker of its last poll, yet any copy can be the one
+/// waiting for it (a retry starts while the first attempt still streams, then one of them
+/// is dropped). So it is polled with a waker that wakes them all.
+#[derive(Default)]
+struct Waiters(Mutex<Vec<Waker>>);
+
+impl Waiters {
+    fn register(&self, waker: &Waker) {
+        let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if !list.iter().any(|w| w.will_wake(waker)) {
+            list.push(waker.clone());
+        }
+    }
+}
+
+impl Wake for Waiters {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let list = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        list.into_iter().for_each(Waker::wake);
+    }
 }
 
 impl<B> ReplayBody<B> {
@@ -94,6 +126,7 @@ impl<B> ReplayBody<B> {
 
     /// Wraps `body`, buffering at most `max_bytes` of it.
     pub fn with_max_bytes(body: B, max_bytes: usize) -> Self {
+        let waiters = Arc::new(Waiters::default());
         ReplayBody {
             shared: Arc::new(Mutex::new(Shared {
                 body: Some(Box::pin(body)),
@@ -105,6 +138,8 @@ impl<B> ReplayBody<B> {
                 trailers: None,
                 ended: false,
                 failed: false,
+                wake_waiters: Waker::from(Arc::clone(&waiters)),
+                waiters,
             })),
             pos: 0,
             trailers_sent: false,
@@ -177,7 +212,8 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         let shared = Arc::clone(&this.shared);
-        let mut shared = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let shared = &mut *guard;
         loop {
             if this.pos < shared.read {
                 if shared.capped {
@@ -203,7 +239,9 @@ where
                 // NOTE: `body` is only taken when `ended` or `failed` is set, handled above.
                 return Poll::Ready(None);
             };
-            match ready!(body.as_mut().poll_frame(cx)) {
+            shared.waiters.register(cx.waker());
+            let mut all = Context::from_waker(&shared.wake_waiters);
+            match ready!(body.as_mut().poll_frame(&mut all)) {
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(mut data) => {
                         let bytes = data.copy_to_bytes(data.remaining());
