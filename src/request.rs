@@ -129,7 +129,7 @@ impl RequestBuilder {
         if let Ok(request) = &mut self.request {
             request
                 .extensions_mut()
-                .insert(policy.retryable_error(crate::api::not_a_rate_limit_refusal));
+                .insert(crate::api::with_facade_predicates(policy));
         }
         self
     }

@@ -5,7 +5,7 @@ use crate::error::{BuildError, BuildErrorKind};
 use crate::stats::Recorder;
 use crate::Body;
 use bytes::Bytes;
-use calm_client::transport::{Transport, TransportBuilder};
+use calm_client::transport::{Transport, TransportBuilder, TransportError};
 use calm_client::{IntoBaseUrl, SharedClientBuilder, SharedClientLayer};
 use calm_ratelimit::{Limiter, Quota, RateLimitLayer};
 use calm_retry::{RetryLayer, RetryPolicy};
@@ -139,6 +139,11 @@ impl ClientBuilder {
     }
 
     /// The retry policy (default: [`RetryPolicy::default()`]).
+    ///
+    /// The client replaces the policy's two error tests with its own, which know the layers
+    /// below: a rate-limiter refusal ([`max_wait`](Self::max_wait)) is never retried, and any
+    /// failure of calm's transport before the request left (connect error, TLS handshake,
+    /// connect timeout) counts as "never sent", so it is retried for every method.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -218,7 +223,7 @@ impl ClientBuilder {
             .session?
             .build()
             .map_err(|e| BuildError::new(BuildErrorKind::Header, e))?;
-        let retry = self.retry.retryable_error(not_a_rate_limit_refusal);
+        let retry = with_facade_predicates(self.retry);
         let retry_layer = RetryLayer::new(retry.clone())
             .map_err(|e| BuildError::new(BuildErrorKind::Retry, e))?;
 
@@ -266,17 +271,34 @@ impl ClientBuilder {
     }
 }
 
-/// The facade's retry predicate: every inner error is worth another attempt except the rate
-/// limiter's own refusal, which a caller asked for by setting `max_wait`.
-pub(crate) fn not_a_rate_limit_refusal(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(error);
-    while let Some(error) = next {
-        if error.is::<calm_ratelimit::error::MaxWaitExceeded>() {
-            return false;
-        }
-        next = error.source();
+/// `policy` with the facade's two error tests, which know the layers below the retry layer:
+/// a rate-limiter refusal is never retried, and calm's transport says itself whether a
+/// request was never sent.
+pub(crate) fn with_facade_predicates(policy: RetryPolicy) -> RetryPolicy {
+    policy
+        .retryable_error(not_a_rate_limit_refusal)
+        .connect_error(never_sent)
+}
+
+/// Every inner error is worth another attempt except the rate limiter's own refusal, which a
+/// caller asked for by setting `max_wait`.
+fn not_a_rate_limit_refusal(error: &(dyn std::error::Error + 'static)) -> bool {
+    sources(error).all(|error| !error.is::<calm_ratelimit::error::MaxWaitExceeded>())
+}
+
+/// A connect failure, TLS handshake failure or connect timeout of calm's transport (the
+/// request never left), or else a refused connection of any other transport.
+fn never_sent(error: &(dyn std::error::Error + 'static)) -> bool {
+    match sources(error).find_map(|error| error.downcast_ref::<TransportError>()) {
+        Some(transport) => transport.is_connect(),
+        None => calm_retry::error::is_connection_refused(error),
     }
-    true
+}
+
+fn sources<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |error| error.source())
 }
 
 impl fmt::Debug for ClientBuilder {

@@ -24,6 +24,9 @@ pub struct ResponseFuture {
     deadline: Option<Pin<Box<Sleep>>>,
 }
 
+// NOTE: `Ready` holds the request by value; boxing it would cost an allocation per request to
+// shrink a future that is moved only a few times.
+#[allow(clippy::large_enum_variant)]
 enum State {
     Refused(Option<BoxError>),
     /// Waiting for this request's copy of the stack to be ready (its place in the rate

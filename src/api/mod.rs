@@ -3,7 +3,7 @@
 mod builder;
 mod future;
 
-pub(crate) use builder::not_a_rate_limit_refusal;
+pub(crate) use builder::with_facade_predicates;
 pub use builder::ClientBuilder;
 pub use future::ResponseFuture;
 

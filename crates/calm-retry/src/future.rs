@@ -358,9 +358,10 @@ fn drain_some<R: Body>(mut body: Pin<&mut R>, drained: &mut usize, cx: &mut Cont
     loop {
         match body.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    *drained = drained.saturating_add(data.remaining());
-                }
+                // NOTE: every frame counts for at least one byte, so a body that yields endless
+                // empty frames is given up on too instead of spinning here.
+                let len = frame.data_ref().map_or(0, |data| data.remaining());
+                *drained = drained.saturating_add(len.max(1));
                 if *drained > DRAIN_LIMIT {
                     return true;
                 }

@@ -92,3 +92,59 @@ async fn a_registry_client_works_under_a_users_own_layer() {
     assert!(requests.iter().all(|r| r.headers["x-source"] == "tests"));
     assert_eq!(client.stats().attempts, 2);
 }
+
+#[tokio::test]
+async fn a_post_that_never_left_is_retried_and_the_error_says_why() {
+    // A port that was just free: connecting to it is refused, so nothing was ever sent.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = Client::builder(format!("http://127.0.0.1:{port}/v1"))
+        .retry(immediate_retries().max_retries(2))
+        .build()
+        .unwrap();
+
+    let error = client.post("/orders").body("{}").send().await.unwrap_err();
+    let retry = error
+        .downcast_ref::<calm::retry::error::RetryError>()
+        .expect("the retry layer reports the last attempt's error");
+    let info = retry.info().unwrap();
+    assert_eq!(
+        info.attempts(),
+        3,
+        "a POST that never left is safe to retry"
+    );
+    assert!(info
+        .retries()
+        .iter()
+        .all(|retry| retry.reason() == RetryReason::Connect));
+    let transport = retry
+        .find_source::<calm::client::transport::TransportError>()
+        .expect("the transport's error is in the chain");
+    assert!(transport.is_connect());
+    assert_eq!(client.stats().errors, 1);
+}
+
+#[tokio::test]
+async fn a_post_whose_tls_handshake_failed_counts_as_never_sent() {
+    let api = MockApi::builder().tls().start().await;
+    // The client does not trust the mock's certificate: every handshake fails before a byte
+    // of the request is sent.
+    let client = Client::builder(api.base_url())
+        .retry(immediate_retries().max_retries(1))
+        .build()
+        .unwrap();
+
+    let error = client.post("/orders").body("{}").send().await.unwrap_err();
+    let retry = error
+        .downcast_ref::<calm::retry::error::RetryError>()
+        .unwrap();
+    assert_eq!(retry.info().unwrap().attempts(), 2);
+    assert_eq!(
+        retry.info().unwrap().retries()[0].reason(),
+        RetryReason::Connect
+    );
+    assert_eq!(api.request_count(), 0);
+}
