@@ -32,6 +32,35 @@ use tower::{BoxError, Service, ServiceBuilder};
 /// | deadline | none |
 /// | in-flight limit | none |
 /// | `User-Agent` | `calm/<version>` |
+///
+/// ```
+/// use calm::{Backoff, Client, Quota, RetryPolicy};
+/// use std::num::NonZeroU32;
+/// use std::time::Duration;
+///
+/// let n = |n| NonZeroU32::new(n).unwrap();
+/// let client = Client::builder("https://api.example.com/v1")
+///     .bearer_auth("token")
+///     .default_header("accept", "application/json")
+///     .user_agent("inventory-sync/2.1")
+///     // 10 per second and 5000 per hour, both at once
+///     .rate_limit(Quota::per_second(n(10)))
+///     .rate_limit(Quota::per_hour(n(5000)))
+///     .max_wait(Duration::from_secs(30))
+///     .retry(RetryPolicy::default().max_retries(5).backoff(Backoff::urllib3(0.5)))
+///     .timeout(Duration::from_secs(10))
+///     .deadline(Duration::from_secs(60))
+///     .max_in_flight(8)
+///     .build()?;
+/// assert_eq!(client.base_url().as_str(), "https://api.example.com/v1/");
+///
+/// let error = Client::builder("https://api.example.com")
+///     .default_header("x-api-key", "line\nbreak")
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(error.kind(), calm::BuildErrorKind::Header);
+/// # Ok::<(), calm::BuildError>(())
+/// ```
 #[must_use]
 pub struct ClientBuilder {
     session: Result<SharedClientBuilder, BuildError>,

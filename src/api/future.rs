@@ -105,9 +105,11 @@ fn within_deadline(mut request: Request<Body>, shared: &Shared, started: Instant
         let policy = request
             .extensions()
             .get::<RetryPolicy>()
-            .unwrap_or(&shared.retry)
-            .clone()
-            .deadline(left);
+            .unwrap_or(&shared.retry);
+        let left = policy
+            .configured_deadline()
+            .map_or(left, |own| own.min(left));
+        let policy = policy.clone().deadline(left);
         request.extensions_mut().insert(policy);
     }
     request

@@ -85,6 +85,10 @@ impl RateLimitLayer {
 
     /// Reads quota hints from responses and pauses every caller when the server says its quota
     /// is spent (default: on). See [`hints`](crate::hints).
+    ///
+    /// Turn it off when the layer guards a *server* (an axum `Router`, say): the responses it
+    /// sees are then your own handlers', and a handler answering 429 or 503 with `Retry-After`
+    /// would pause every inbound request.
     pub fn server_hints(mut self, enabled: bool) -> RateLimitLayer {
         self.config.server_hints = enabled;
         self

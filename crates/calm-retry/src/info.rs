@@ -216,7 +216,7 @@ impl StopReason {
 impl fmt::Display for StopReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StopReason::Succeeded => f.write_str("succeeded"),
+            StopReason::Succeeded => f.write_str("final response"),
             StopReason::NotRetryable => f.write_str("not retryable"),
             StopReason::AttemptsExhausted => f.write_str("attempts exhausted"),
             StopReason::BudgetExhausted => f.write_str("retry budget exhausted"),

@@ -195,6 +195,21 @@ impl RetryPolicy {
         self
     }
 
+    /// The [`deadline`](Self::deadline) set, if any.
+    ///
+    /// ```
+    /// use calm_retry::RetryPolicy;
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(RetryPolicy::default().configured_deadline(), None);
+    /// let policy = RetryPolicy::default().deadline(Duration::from_secs(5));
+    /// assert_eq!(policy.configured_deadline(), Some(Duration::from_secs(5)));
+    /// ```
+    #[must_use]
+    pub fn configured_deadline(&self) -> Option<Duration> {
+        self.deadline
+    }
+
     /// Retries every method, idempotent or not.
     #[must_use]
     pub fn retry_non_idempotent(mut self, yes: bool) -> Self {
