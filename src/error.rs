@@ -34,6 +34,9 @@ pub enum BuildErrorKind {
     /// The default transport could not be set up
     /// ([`TransportError`](crate::client::transport::TransportError)).
     Transport,
+    /// [`max_in_flight`](crate::ClientBuilder::max_in_flight) is `0`, so no request could
+    /// ever be sent.
+    MaxInFlight,
 }
 
 impl BuildError {
@@ -57,6 +60,7 @@ impl fmt::Display for BuildError {
             BuildErrorKind::Header => "invalid default header",
             BuildErrorKind::Retry => "invalid retry policy",
             BuildErrorKind::Transport => "transport setup failed",
+            BuildErrorKind::MaxInFlight => "invalid in-flight limit",
         };
         write!(f, "cannot build client: {part}: {}", self.source)
     }

@@ -157,7 +157,13 @@ impl RequestBuilder {
     ///
     /// A building mistake, or the stack's error: see [`Client`]'s `# Errors`.
     pub async fn send(self) -> Result<Response, BoxError> {
-        let request = self.request?;
+        let request = match self.request {
+            Ok(request) => request,
+            Err(mistake) => {
+                self.client.record_refused();
+                return Err(mistake);
+            }
+        };
         let response = self.client.oneshot(request).await?;
         Ok(Response::from(response))
     }

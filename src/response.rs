@@ -38,7 +38,9 @@ impl Response {
     }
 
     /// What the retry layer did for this request: attempts, the reason for each retry, and why
-    /// it stopped. `None` only when the client was built without retries.
+    /// it stopped. Every response a [`Client`](crate::Client) returns has it, even with
+    /// retries off ([`no_retries`](crate::ClientBuilder::no_retries)); `None` only for a
+    /// response that did not come through one (made with `Response::from`, say).
     ///
     /// ```
     /// # tokio_test::block_on(async {

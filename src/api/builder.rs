@@ -200,7 +200,8 @@ impl ClientBuilder {
     }
 
     /// At most `max` requests in flight at once across all clones (tower's
-    /// `ConcurrencyLimit`).
+    /// `ConcurrencyLimit`). `0` is a [`BuildError`] of kind
+    /// [`MaxInFlight`](BuildErrorKind::MaxInFlight): no request could ever be sent.
     pub fn max_in_flight(mut self, max: usize) -> Self {
         self.max_in_flight = Some(max);
         self
@@ -252,6 +253,12 @@ impl ClientBuilder {
             .session?
             .build()
             .map_err(|e| BuildError::new(BuildErrorKind::Header, e))?;
+        if self.max_in_flight == Some(0) {
+            return Err(BuildError::new(
+                BuildErrorKind::MaxInFlight,
+                "max_in_flight is 0: every request would wait for a slot forever",
+            ));
+        }
         let retry = with_facade_predicates(self.retry);
         let retry_layer = RetryLayer::new(retry.clone())
             .map_err(|e| BuildError::new(BuildErrorKind::Retry, e))?;

@@ -54,9 +54,11 @@ impl ResponseFuture {
 
     pub(super) fn send(stack: Stack, request: Request<Body>, shared: Arc<Shared>) -> Self {
         let started = Instant::now();
+        // NOTE: a deadline too far away to be an `Instant` (`Duration::MAX`) is no deadline.
         let deadline = shared
             .deadline
-            .map(|deadline| Box::pin(tokio::time::sleep_until(started + deadline)));
+            .and_then(|deadline| started.checked_add(deadline))
+            .map(|at| Box::pin(tokio::time::sleep_until(at)));
         ResponseFuture {
             state: State::Ready {
                 stack,

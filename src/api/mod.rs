@@ -144,6 +144,13 @@ impl Client {
         self.shared.limiter.as_ref().map(Limiter::snapshot)
     }
 
+    /// Counts a request refused before it reached the stack (a path that is not a URI), as
+    /// `Service::call` counts one the session refuses.
+    pub(crate) fn record_refused(&self) {
+        self.shared.recorder.request();
+        self.shared.recorder.refused();
+    }
+
     /// A request with any method.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         RequestBuilder::new(self.clone(), method, path)

@@ -10,6 +10,7 @@ mod support;
 
 mod body;
 mod build;
+mod contract;
 mod limits;
 mod loopback;
 mod order;

@@ -110,3 +110,14 @@ async fn a_request_refused_by_the_base_url_counts_as_an_error() {
         "a request that ended in an error: {stats:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_path_refused_while_building_counts_as_an_error_too() {
+    let backend = Backend::default();
+    let client = builder().build_with(backend.clone()).unwrap();
+    client.get("/../admin").send().await.unwrap_err();
+
+    let stats = client.stats();
+    assert_eq!(backend.count(), 0);
+    assert_eq!((stats.requests, stats.attempts, stats.errors), (1, 0, 1));
+}

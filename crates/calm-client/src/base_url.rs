@@ -145,8 +145,8 @@ impl BaseUrl {
     ///   — a path under the base, never another host. The query is kept as it is.
     /// - An absolute URI on the base origin (same scheme, host ignoring case, and port,
     ///   default ports included) passes when its path is under the base path (or is the base
-    ///   path without its trailing `/`); its path is kept exactly and its authority is
-    ///   replaced by the normalized one.
+    ///   path without its trailing `/`), percent-escapes matching in either case; its path is
+    ///   kept exactly and its authority is replaced by the normalized one.
     ///
     /// # Dot segments
     ///
@@ -182,7 +182,14 @@ impl BaseUrl {
     pub fn resolve(&self, uri: &Uri) -> Result<Uri, ResolveError> {
         match (uri.scheme(), uri.authority()) {
             (Some(scheme), Some(authority)) => {
-                let resolved = self.resolve_absolute(scheme, authority, uri.path(), uri.query())?;
+                // NOTE: `Uri::path` reads a missing path as `/`, so `https://h?x=1` looks like
+                // `https://h/?x=1`; only a path-and-query that starts with `/` as written may be
+                // handed back as it is.
+                let rooted = uri
+                    .path_and_query()
+                    .is_some_and(|pq| pq.as_str().starts_with('/'));
+                let resolved =
+                    self.resolve_absolute(scheme, authority, uri.path(), uri.query(), rooted)?;
                 Ok(resolved.unwrap_or_else(|| uri.clone()))
             }
             (None, Some(authority)) => {
@@ -256,6 +263,7 @@ impl BaseUrl {
         authority: &Authority,
         path: &str,
         query: Option<&str>,
+        rooted: bool,
     ) -> Result<Option<Uri>, ResolveError> {
         if authority.as_str().contains('@') {
             return Err(ResolveError::new(
@@ -274,7 +282,9 @@ impl BaseUrl {
             ));
         }
         let base_path = self.path();
-        let under = path.starts_with(base_path) || path == &base_path[..base_path.len() - 1];
+        let bare = &base_path[..base_path.len() - 1];
+        let under = starts_with_path(path, base_path)
+            || (path.len() == bare.len() && starts_with_path(path, bare));
         if !under {
             return Err(ResolveError::new(
                 ResolveErrorKind::OutsideBasePath,
@@ -287,7 +297,7 @@ impl BaseUrl {
         self.check_dot_segments(path)?;
         // NOTE: `None` means "already in normal form, use it as it is": a URI this base URL
         // resolved before (a request prepared twice) costs no new allocation.
-        if !path.is_empty()
+        if rooted
             && scheme.as_str() == self.scheme()
             && authority.as_str() == self.authority().as_str()
         {
@@ -413,6 +423,34 @@ pub(crate) fn is_dot_segment(segment: &str) -> bool {
             Some(_) => other = true,
         }
     }
+}
+
+/// Whether `path` starts with `base` (a normalized path), the hex digits of percent-escapes
+/// compared in either case: `/a%7e/x` is under `/a%7E/`.
+fn starts_with_path(path: &str, base: &str) -> bool {
+    if path.starts_with(base) {
+        return true;
+    }
+    let Some(prefix) = path
+        .as_bytes()
+        .get(..base.len())
+        .filter(|_| base.contains('%'))
+    else {
+        return false;
+    };
+    let mut escape = 0;
+    base.bytes().zip(prefix).all(|(b, &p)| {
+        let same = if escape > 0 {
+            escape -= 1;
+            b.eq_ignore_ascii_case(&p)
+        } else {
+            b == p
+        };
+        if b == b'%' {
+            escape = 2;
+        }
+        same
+    })
 }
 
 fn hex_value(b: u8) -> Option<u8> {

@@ -57,6 +57,8 @@ fn piece() -> impl Strategy<Value = &'static str> {
         "//evil.example",
         "https://api.example.com",
         "http://127.0.0.1:8080",
+        "http://[::1]:9000",
+        "/v%2f1",
         "https://evil.example",
         "~",
         "-",
@@ -125,6 +127,24 @@ fn lenient_server_view(path: &str) -> String {
     format!("/{}", out.join("/"))
 }
 
+/// `path` with the hex digits of its percent-escapes uppercased.
+fn upper_escapes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut escape = 0;
+    for c in path.chars() {
+        if escape > 0 {
+            escape -= 1;
+            out.push(c.to_ascii_uppercase());
+        } else {
+            out.push(c);
+        }
+        if c == '%' {
+            escape = 2;
+        }
+    }
+    out
+}
+
 fn assert_stays_inside(base: &BaseUrl, uri: &Uri, input: &str) -> Result<(), TestCaseError> {
     prop_assert_eq!(uri.scheme_str(), Some(base.scheme()), "input {:?}", input);
     prop_assert_eq!(
@@ -135,7 +155,8 @@ fn assert_stays_inside(base: &BaseUrl, uri: &Uri, input: &str) -> Result<(), Tes
     );
     let base_path = base.path();
     let bare_base = &base_path[..base_path.len() - 1];
-    let path = uri.path();
+    // NOTE: the base path's escapes are uppercase; the request's may be in either case.
+    let path = &upper_escapes(uri.path());
     prop_assert!(
         path.starts_with(base_path) || path == bare_base,
         "input {:?} gave path {:?} outside {:?}",
@@ -194,6 +215,31 @@ proptest! {
         prop_assert_eq!(resolved.path(), expected_path.as_str());
         prop_assert_eq!(resolved.query(), query.as_deref());
         assert_stays_inside(&base, &resolved, &input)?;
+    }
+
+    #[test]
+    fn an_absolute_uri_already_on_the_normalized_origin_resolves_as_any_other(
+        base in prop::sample::select(BASES),
+        rest in reference(),
+    ) {
+        // The same URI with the base's authority as written (which `resolve` may hand back
+        // as it is) and uppercased (which it must rebuild): one result, byte for byte.
+        let base = BaseUrl::parse(base).unwrap();
+        let written = |uri: &Uri| {
+            format!("{:?} {:?}", uri.authority().map(|a| a.as_str()), uri.path_and_query().map(|p| p.as_str()))
+        };
+        let exact = format!("{}{rest}", base.origin());
+        let upper = format!("{}://{}{rest}", base.scheme(), base.authority().as_str().to_ascii_uppercase());
+        if let (Ok(exact), Ok(upper)) = (exact.parse::<Uri>(), upper.parse::<Uri>()) {
+            let exact = base.resolve(&exact);
+            let upper = base.resolve(&upper);
+            prop_assert_eq!(
+                exact.as_ref().map(written).map_err(|e| e.kind()),
+                upper.as_ref().map(written).map_err(|e| e.kind()),
+                "rest {:?}",
+                rest
+            );
+        }
     }
 
     #[test]

@@ -160,6 +160,40 @@ async fn a_redirect_to_another_origin_drops_authorization() {
 }
 
 #[tokio::test]
+async fn credentials_dropped_on_leaving_the_origin_stay_dropped() {
+    // api → other/hop → other/landing → api/back: once a hop has left the API's origin, no
+    // later hop carries its credentials, not even one that stays on the foreign origin (or
+    // comes back).
+    let api = MockApi::start().await;
+    let other = MockApi::start().await;
+    api.script("/v1/elsewhere", [Reply::redirect(302, &other.url("/hop"))]);
+    other.script("/hop", [Reply::redirect(302, "/landing")]);
+    other.script("/landing", [Reply::redirect(302, &api.url("/v1/back"))]);
+    let client = session(&api.url("/v1"));
+
+    let (response, body) = send(&client, get("/elsewhere")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body, "ok");
+
+    let landed = other.requests();
+    assert_eq!(landed.len(), 2);
+    for request in &landed {
+        assert!(
+            request.headers.get(header::AUTHORIZATION).is_none(),
+            "Authorization reached {}: {:?}",
+            request.uri,
+            request.headers
+        );
+        assert_eq!(request.headers["x-team"], "calm");
+    }
+    let back = api.requests();
+    assert_eq!(back.len(), 2);
+    assert_eq!(back[0].headers[header::AUTHORIZATION], "Bearer s3cr3t");
+    assert_eq!(back[1].uri.path(), "/v1/back");
+    assert!(back[1].headers.get(header::AUTHORIZATION).is_none());
+}
+
+#[tokio::test]
 async fn redirects_stop_at_the_limit() {
     let api = MockApi::start().await;
     api.script("/loop", [Reply::redirect(302, "/loop")]);
@@ -342,4 +376,31 @@ fn transport_and_its_future_are_send_and_sync() {
     let mut transport = transport;
     let future = tower::Service::call(&mut transport, get("http://127.0.0.1:9/"));
     send(&future);
+}
+
+#[tokio::test]
+async fn a_sensitive_default_header_does_not_follow_a_redirect_to_another_origin() {
+    let api = MockApi::start().await;
+    let other = MockApi::start().await;
+    api.script("/v1/moved", [Reply::redirect(302, &other.url("/landing"))]);
+    let mut key = http::HeaderValue::from_static("k-123");
+    key.set_sensitive(true);
+    let client = SharedClientLayer::builder(api.url("/v1").as_str())
+        .default_header("x-api-key", key)
+        .default_header("accept", "application/json")
+        .build()
+        .unwrap()
+        .layer(transport());
+
+    let (response, _) = send(&client, get("/moved")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(api.requests()[0].headers["x-api-key"], "k-123");
+    let landed = other.requests();
+    assert_eq!(landed.len(), 1);
+    assert!(
+        landed[0].headers.get("x-api-key").is_none(),
+        "a sensitive header crossed origins: {:?}",
+        landed[0].headers
+    );
+    assert_eq!(landed[0].headers["accept"], "application/json");
 }

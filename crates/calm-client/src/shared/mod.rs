@@ -16,8 +16,10 @@
 //!    (hidden from `Debug`, and from HPACK compression tables in HTTP/2);
 //! 3. calls the inner service.
 //!
-//! Because of rule 1, default headers — credentials included — only ever go to the base
-//! origin.
+//! Because of rule 1, the session sends default headers — credentials included — only to the
+//! base origin. A redirect *the server* answers with is followed by the transport below, which
+//! drops credentials and sensitive headers once a hop leaves the origin (see
+//! [`transport`](crate::transport)); other default headers (`Accept`, `User-Agent`) go along.
 //!
 //! # Examples
 //!

@@ -1,3 +1,4 @@
+use super::redirect::FilterCredentials;
 use super::service::{Hyper, Transport};
 use super::TransportError;
 use http_body::Body;
@@ -10,7 +11,7 @@ use rustls::RootCertStore;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::BoxError;
-use tower_http::follow_redirect::policy::{FilterCredentials, Limited, PolicyExt};
+use tower_http::follow_redirect::policy::{Limited, PolicyExt};
 use tower_http::follow_redirect::FollowRedirect;
 
 /// Configures a [`Transport`]; made by [`Transport::builder`]. See the
@@ -201,7 +202,7 @@ impl TransportBuilder {
             .pool_max_idle_per_host(settings.pool_max_idle_per_host)
             .build(connector);
         let policy = Limited::new(settings.max_redirects)
-            .and::<_, B, TransportError>(FilterCredentials::new());
+            .and::<_, B, TransportError>(FilterCredentials::default());
         Ok(Transport::from_parts(
             FollowRedirect::with_policy(Hyper::new(client), policy),
             settings,

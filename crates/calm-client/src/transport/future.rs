@@ -1,5 +1,6 @@
 //! The future of [`Transport`](super::Transport).
 
+use super::redirect::Redirects;
 use super::service::Hyper;
 use super::TransportError;
 use http::uri::{Authority, Scheme};
@@ -12,7 +13,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tower::BoxError;
-use tower_http::follow_redirect::policy::Standard;
 
 pin_project! {
     /// The response future of [`Transport`](super::Transport).
@@ -27,7 +27,7 @@ pin_project! {
         B::Error: Into<BoxError>,
     {
         #[pin]
-        inner: tower_http::follow_redirect::ResponseFuture<Hyper<B>, B, Standard>,
+        inner: tower_http::follow_redirect::ResponseFuture<Hyper<B>, B, Redirects>,
     }
 }
 
@@ -38,7 +38,7 @@ where
     B::Error: Into<BoxError>,
 {
     pub(crate) fn new(
-        inner: tower_http::follow_redirect::ResponseFuture<Hyper<B>, B, Standard>,
+        inner: tower_http::follow_redirect::ResponseFuture<Hyper<B>, B, Redirects>,
     ) -> Self {
         ResponseFuture { inner }
     }

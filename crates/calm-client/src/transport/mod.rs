@@ -10,7 +10,8 @@
 //!   [add](TransportBuilder::add_root_certificate);
 //! - redirects followed by tower-http's
 //!   [`FollowRedirect`](tower_http::follow_redirect::FollowRedirect), at most 10 in a row,
-//!   dropping `Authorization`, `Cookie` and `Proxy-Authorization` on a hop to another origin;
+//!   dropping `Authorization`, `Cookie` and `Proxy-Authorization` from the first hop to
+//!   another origin on (a later hop back to the origin does not get them back either);
 //! - failures as [`TransportError`], whose [`kind`](TransportError::kind) tells a request
 //!   that was never sent (connect, TLS) from one that failed after sending.
 //!
@@ -63,6 +64,7 @@
 mod builder;
 mod error;
 pub mod future;
+mod redirect;
 mod service;
 
 pub use self::builder::TransportBuilder;

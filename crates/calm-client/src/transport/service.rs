@@ -1,5 +1,6 @@
 use super::builder::{Settings, TransportBuilder};
 use super::future::{HyperFuture, ResponseFuture};
+use super::redirect::Redirects;
 use super::TransportError;
 use bytes::Bytes;
 use http::{Request, Response};
@@ -13,7 +14,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::BoxError;
-use tower_http::follow_redirect::policy::Standard;
 use tower_http::follow_redirect::FollowRedirect;
 use tower_service::Service;
 
@@ -40,7 +40,7 @@ pub(crate) type Connector = HttpsConnector<HttpConnector>;
 /// # }
 /// ```
 pub struct Transport<B = Full<Bytes>> {
-    inner: FollowRedirect<Hyper<B>, Standard>,
+    inner: FollowRedirect<Hyper<B>, Redirects>,
     settings: Settings,
 }
 
@@ -53,7 +53,7 @@ impl Transport {
 
 impl<B> Transport<B> {
     pub(crate) fn from_parts(
-        inner: FollowRedirect<Hyper<B>, Standard>,
+        inner: FollowRedirect<Hyper<B>, Redirects>,
         settings: Settings,
     ) -> Self {
         Transport { inner, settings }
