@@ -27,15 +27,23 @@ use tokio::time::Instant;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
+/// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 /// use std::time::Duration;
 /// use calm_mock::{MockApi, QuotaHeaders};
 ///
 /// let api = MockApi::builder()
-///     .quota(3, Duration::from_secs(1))
-///     .quota_headers(QuotaHeaders::Ietf)
+///     .quota(10, Duration::from_secs(1))
+///     .quota_headers(QuotaHeaders::XRateLimit) // the default
 ///     .start()
 ///     .await;
-/// # drop(api);
+/// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+///
+/// let res = client.get(api.url("/").parse().unwrap()).await.unwrap();
+/// assert_eq!(res.headers()["x-ratelimit-limit"], "10");
+/// assert_eq!(res.headers()["x-ratelimit-remaining"], "9");
+/// let reset = res.headers()["x-ratelimit-reset"].to_str().unwrap();
+/// let ms: u64 = reset.strip_suffix("ms").unwrap().parse().unwrap();
+/// assert!((1..=1000).contains(&ms), "{reset}");
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -8,11 +8,28 @@ use tokio::time::Instant;
 ///
 /// # Examples
 ///
-/// ```no_run
-/// # async fn demo(api: calm_mock::MockApi) {
-/// for r in api.requests() {
-///     println!("{} {} ({} body bytes)", r.method, r.uri, r.body.len());
-/// }
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+/// use calm_mock::MockApi;
+/// use http::{Method, Request, Version};
+///
+/// let api = MockApi::start().await;
+/// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+/// let req = Request::put(api.url("/v1/items/7?notify=no"))
+///     .header("content-type", "application/json")
+///     .body(String::from(r#"{"n":1}"#))
+///     .unwrap();
+/// client.request(req).await.unwrap();
+///
+/// let r = &api.requests()[0];
+/// assert_eq!(r.method, Method::PUT);
+/// assert_eq!(r.uri, "/v1/items/7?notify=no"); // origin form over HTTP/1.1
+/// assert_eq!(r.version, Version::HTTP_11);
+/// assert_eq!(r.headers["content-type"], "application/json");
+/// assert_eq!(r.body, r#"{"n":1}"#);
+/// assert!(r.at <= tokio::time::Instant::now());
 /// # }
 /// ```
 #[derive(Clone, Debug)]

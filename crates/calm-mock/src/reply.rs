@@ -29,14 +29,24 @@ pub(crate) enum Action {
 /// # Examples
 ///
 /// ```
-/// use std::time::Duration;
-/// use calm_mock::Reply;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # use http_body_util::BodyExt;
+/// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+/// use calm_mock::{MockApi, Reply};
 ///
+/// let api = MockApi::start().await;
 /// let busy = Reply::status(503).header("retry-after", "1").body("try again");
-/// let slow = Reply::ok().delay(Duration::from_millis(50));
-/// let trickle = Reply::ok().body("abcdef").slow_body(3, Duration::from_millis(10));
-/// let moved = Reply::redirect(307, "/v2/items");
-/// # let _ = (busy, slow, trickle, moved);
+/// api.script("/v1/items", [busy, Reply::ok()]);
+/// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+/// let uri: http::Uri = api.url("/v1/items").parse().unwrap();
+///
+/// let res = client.get(uri.clone()).await.unwrap();
+/// assert_eq!(res.status(), 503);
+/// assert_eq!(res.headers()["retry-after"], "1");
+/// assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "try again");
+/// assert_eq!(client.get(uri).await.unwrap().status(), 200);
+/// # }
 /// ```
 #[derive(Clone)]
 #[must_use]
@@ -53,8 +63,21 @@ impl Reply {
     /// A reply with the given status, no extra headers and an empty body.
     ///
     /// ```
-    /// let teapot = calm_mock::Reply::new(http::StatusCode::IM_A_TEAPOT);
-    /// # let _ = teapot;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use calm_mock::{MockApi, Reply};
+    ///
+    /// let api = MockApi::start().await;
+    /// api.script("/tea", [Reply::new(http::StatusCode::IM_A_TEAPOT)]);
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    /// let uri: http::Uri = api.url("/tea").parse().unwrap();
+    ///
+    /// let res = client.get(uri).await.unwrap();
+    /// assert_eq!(res.status(), http::StatusCode::IM_A_TEAPOT);
+    /// assert!(res.into_body().collect().await.unwrap().to_bytes().is_empty());
+    /// # }
     /// ```
     pub fn new(status: StatusCode) -> Self {
         Self {
@@ -75,8 +98,22 @@ impl Reply {
     /// script, reported where it is made.
     ///
     /// ```
-    /// let unavailable = calm_mock::Reply::status(503);
-    /// # let _ = unavailable;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use calm_mock::{MockApi, Reply};
+    ///
+    /// let api = MockApi::start().await;
+    /// api.script("/down", [Reply::status(503)]);
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    /// let uri: http::Uri = api.url("/down").parse().unwrap();
+    ///
+    /// assert_eq!(client.get(uri).await.unwrap().status(), 503);
+    ///
+    /// // Not a status code: the script is wrong, and says so at once.
+    /// assert!(std::panic::catch_unwind(|| Reply::status(42)).is_err());
+    /// # }
     /// ```
     pub fn status(code: u16) -> Self {
         match StatusCode::from_u16(code) {
@@ -88,8 +125,23 @@ impl Reply {
     /// `200 OK` with the body `ok`: what unscripted paths answer.
     ///
     /// ```
-    /// let ok = calm_mock::Reply::ok();
-    /// # let _ = ok;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use calm_mock::{MockApi, Reply};
+    ///
+    /// let api = MockApi::start().await;
+    /// api.script("/scripted", [Reply::ok()]);
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    ///
+    /// // A scripted `ok()` answers just like a path that was never scripted.
+    /// for path in ["/scripted", "/never-scripted"] {
+    ///     let res = client.get(api.url(path).parse().unwrap()).await.unwrap();
+    ///     assert_eq!(res.status(), 200);
+    ///     assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "ok");
+    /// }
+    /// # }
     /// ```
     pub fn ok() -> Self {
         Self::new(StatusCode::OK).body("ok")
@@ -105,8 +157,22 @@ impl Reply {
     /// If `status` is not a valid HTTP status or `location` is not a valid header value.
     ///
     /// ```
-    /// let moved = calm_mock::Reply::redirect(308, "/v2/");
-    /// # let _ = moved;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use calm_mock::{MockApi, Reply};
+    ///
+    /// let api = MockApi::start().await;
+    /// api.script("/v1/items", [Reply::redirect(308, "/v2/items")]);
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    /// let uri: http::Uri = api.url("/v1/items").parse().unwrap();
+    ///
+    /// // hyper-util's client does not follow redirects: the 308 itself arrives.
+    /// let res = client.get(uri).await.unwrap();
+    /// assert_eq!(res.status(), 308);
+    /// assert_eq!(res.headers()["location"], "/v2/items");
+    /// # }
     /// ```
     pub fn redirect(status: u16, location: &str) -> Self {
         Self::status(status).header(LOCATION, location)
@@ -120,8 +186,25 @@ impl Reply {
     /// [`delay`](Reply::delay) postpones the close; status, headers and body are ignored.
     ///
     /// ```
-    /// let hang_up = calm_mock::Reply::close();
-    /// # let _ = hang_up;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use calm_mock::{MockApi, Reply};
+    ///
+    /// let api = MockApi::start().await;
+    /// api.script("/bye", [Reply::close(), Reply::ok()]);
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    /// let uri: http::Uri = api.url("/bye").parse().unwrap();
+    ///
+    /// let req = http::Request::post(uri.clone()).body(String::from("payload")).unwrap();
+    /// let err = client.request(req).await.unwrap_err();
+    /// assert!(!err.is_connect()); // connected and sent, then hung up on
+    /// assert_eq!(api.requests()[0].body, "payload"); // read before the hang-up
+    ///
+    /// // The script moves on.
+    /// assert_eq!(client.get(uri).await.unwrap().status(), 200);
+    /// # }
     /// ```
     pub fn close() -> Self {
         Self {
@@ -134,8 +217,21 @@ impl Reply {
     /// [`MockApi`](crate::MockApi) is dropped.
     ///
     /// ```
-    /// let black_hole = calm_mock::Reply::stall();
-    /// # let _ = black_hole;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use calm_mock::{MockApi, Reply};
+    ///
+    /// let api = MockApi::start().await;
+    /// api.script("/hang", [Reply::stall()]);
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    /// let uri: http::Uri = api.url("/hang").parse().unwrap();
+    ///
+    /// use tokio::time::timeout;
+    /// let patience = std::time::Duration::from_millis(200);
+    /// assert!(timeout(patience, client.get(uri)).await.is_err(), "no answer, ever");
+    /// # }
     /// ```
     pub fn stall() -> Self {
         Self {
@@ -155,10 +251,25 @@ impl Reply {
     /// reported where it is made.
     ///
     /// ```
-    /// let limited = calm_mock::Reply::status(429)
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use calm_mock::{MockApi, Reply};
+    ///
+    /// let limited = Reply::status(429)
     ///     .header("retry-after", 2)
-    ///     .header(http::header::CONTENT_TYPE, "text/plain");
-    /// # let _ = limited;
+    ///     .header(http::header::CACHE_CONTROL, "no-store")
+    ///     .header(http::header::CACHE_CONTROL, "private");
+    /// let api = MockApi::start().await;
+    /// api.script("/limited", [limited]);
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    ///
+    /// let res = client.get(api.url("/limited").parse().unwrap()).await.unwrap();
+    /// assert_eq!(res.headers()["retry-after"], "2");
+    /// let cache: Vec<_> = res.headers().get_all("cache-control").iter().collect();
+    /// assert_eq!(cache, ["no-store", "private"]);
+    /// # }
     /// ```
     pub fn header<K, V>(mut self, name: K, value: V) -> Self
     where
@@ -182,10 +293,21 @@ impl Reply {
     /// Sets the response body (replacing any previous one). `Content-Length` is set from it.
     ///
     /// ```
-    /// let json = calm_mock::Reply::ok()
-    ///     .header("content-type", "application/json")
-    ///     .body(r#"{"id":1}"#);
-    /// # let _ = json;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use calm_mock::{MockApi, Reply};
+    ///
+    /// let json = Reply::ok().header("content-type", "application/json").body(r#"{"id":1}"#);
+    /// let api = MockApi::start().await;
+    /// api.script("/v1/items/1", [json]);
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    ///
+    /// let res = client.get(api.url("/v1/items/1").parse().unwrap()).await.unwrap();
+    /// assert_eq!(res.headers()["content-length"], "8");
+    /// assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), r#"{"id":1}"#);
+    /// # }
     /// ```
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
@@ -196,9 +318,22 @@ impl Reply {
     /// [`close`](Reply::close), before closing).
     ///
     /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
     /// use std::time::Duration;
-    /// let late = calm_mock::Reply::ok().delay(Duration::from_millis(200));
-    /// # let _ = late;
+    /// use calm_mock::{MockApi, Reply};
+    ///
+    /// let api = MockApi::start().await;
+    /// api.script("/slow", [Reply::ok().delay(Duration::from_millis(50))]);
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    ///
+    /// let res = client.get(api.url("/slow").parse().unwrap()).await.unwrap();
+    /// assert_eq!(res.status(), 200);
+    /// // At least the delay passed between the request's arrival and the answer.
+    /// assert!(api.requests()[0].at.elapsed() >= Duration::from_millis(50));
+    /// # }
     /// ```
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = Some(delay);
@@ -210,11 +345,25 @@ impl Reply {
     /// counts as 1. `Content-Length` is still sent.
     ///
     /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
     /// use std::time::Duration;
-    /// let trickle = calm_mock::Reply::ok()
-    ///     .body(vec![b'x'; 1000])
-    ///     .slow_body(10, Duration::from_millis(20));
-    /// # let _ = trickle;
+    /// use calm_mock::{MockApi, Reply};
+    ///
+    /// let trickle = Reply::ok().body(vec![b'x'; 1000]).slow_body(5, Duration::from_millis(10));
+    /// let api = MockApi::start().await;
+    /// api.script("/download", [trickle]);
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    ///
+    /// let res = client.get(api.url("/download").parse().unwrap()).await.unwrap();
+    /// assert_eq!(res.headers()["content-length"], "1000");
+    /// let body = res.into_body().collect().await.unwrap().to_bytes();
+    /// assert_eq!(body.len(), 1000); // whole, in the end
+    /// // Five pieces, 10 ms apart: at least 50 ms after the request arrived.
+    /// assert!(api.requests()[0].at.elapsed() >= Duration::from_millis(50));
+    /// # }
     /// ```
     pub fn slow_body(mut self, chunks: usize, every: Duration) -> Self {
         self.slow = Some((chunks.max(1), every));

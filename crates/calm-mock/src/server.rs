@@ -136,6 +136,16 @@ impl MockApi {
     }
 
     /// Whether the mock serves HTTPS.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use calm_mock::MockApi;
+    ///
+    /// assert!(!MockApi::start().await.is_tls());
+    /// assert!(MockApi::builder().tls().start().await.is_tls());
+    /// # }
+    /// ```
     pub fn is_tls(&self) -> bool {
         self.root_cert.is_some()
     }
@@ -143,7 +153,8 @@ impl MockApi {
     /// The DER of the self-signed certificate made at start-up, in TLS mode (`None` otherwise).
     ///
     /// The certificate is valid for `localhost` and `127.0.0.1`; add it as the only root of
-    /// a client's trust store to talk to the mock.
+    /// a client's trust store to talk to the mock ([`MockApiBuilder::tls`] shows a whole
+    /// HTTPS client).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -167,10 +178,25 @@ impl MockApi {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
     /// use calm_mock::{MockApi, Reply};
+    ///
     /// let api = MockApi::start().await;
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    /// let uri: http::Uri = api.url("/flaky").parse().unwrap();
+    ///
     /// // Two failures, then success for every later request.
-    /// api.script("/flaky", [Reply::status(503), Reply::close(), Reply::ok()]);
+    /// api.script("/flaky", [Reply::status(503), Reply::status(502), Reply::ok()]);
+    /// let mut statuses = Vec::new();
+    /// for _ in 0..4 {
+    ///     statuses.push(client.get(uri.clone()).await.unwrap().status().as_u16());
+    /// }
+    /// assert_eq!(statuses, [503, 502, 200, 200]);
+    ///
+    /// // An empty script gives the path its default answer back.
+    /// api.script("/flaky", []);
+    /// assert_eq!(client.get(uri).await.unwrap().status(), 200);
     /// # }
     /// ```
     pub fn script(&self, path: &str, replies: impl IntoIterator<Item = Reply>) {
@@ -186,6 +212,23 @@ impl MockApi {
     /// Every request received so far, in order of arrival, body included.
     ///
     /// A request is recorded once its body has been read, before it is answered.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use calm_mock::MockApi;
+    ///
+    /// let api = MockApi::start().await;
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    /// for path in ["/a", "/b", "/a"] {
+    ///     client.get(api.url(path).parse().unwrap()).await.unwrap();
+    /// }
+    /// let paths: Vec<_> = api.requests().iter().map(|r| r.uri.path().to_owned()).collect();
+    /// assert_eq!(paths, ["/a", "/b", "/a"]);
+    /// # }
+    /// ```
     pub fn requests(&self) -> Vec<RecordedRequest> {
         let mut log = lock(&self.shared.log).clone();
         log.sort_by_key(|(seq, _)| *seq);
@@ -193,18 +236,74 @@ impl MockApi {
     }
 
     /// How many requests have been recorded so far (`requests().len()`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use calm_mock::{MockApi, Reply};
+    ///
+    /// let api = MockApi::start().await;
+    /// api.script("/bye", [Reply::close()]);
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    /// // Even a request that gets no answer is counted.
+    /// assert!(client.get(api.url("/bye").parse().unwrap()).await.is_err());
+    /// assert_eq!(api.request_count(), 1);
+    /// # }
+    /// ```
     pub fn request_count(&self) -> usize {
         lock(&self.shared.log).len()
     }
 
     /// How many TCP connections the mock has accepted so far (TLS handshakes that then
     /// failed included).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use calm_mock::MockApi;
+    ///
+    /// let api = MockApi::start().await;
+    /// let uri: http::Uri = api.url("/").parse().unwrap();
+    /// for _ in 0..2 {
+    ///     // A new client each time, so a new connection each time.
+    ///     let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    ///     client.get(uri.clone()).await.unwrap();
+    /// }
+    /// assert_eq!(api.connections(), 2);
+    /// # }
+    /// ```
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
     }
 
     /// How many `429 Too Many Requests` the quota has answered so far (scripted 429s are not
     /// counted).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use std::time::Duration;
+    /// use calm_mock::{MockApi, Reply};
+    ///
+    /// let api = MockApi::builder().quota(1, Duration::from_secs(60)).start().await;
+    /// api.script("/busy", [Reply::status(429)]);
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    ///
+    /// // Within the quota, so the script answers: a 429 of its own.
+    /// let scripted = client.get(api.url("/busy").parse().unwrap()).await.unwrap();
+    /// assert_eq!(scripted.status(), 429);
+    /// // Over the quota: the quota answers.
+    /// let refused = client.get(api.url("/other").parse().unwrap()).await.unwrap();
+    /// assert_eq!(refused.status(), 429);
+    /// assert_eq!(api.count_429(), 1);
+    /// # }
+    /// ```
     pub fn count_429(&self) -> usize {
         self.shared.rejected.load(Ordering::SeqCst)
     }
@@ -235,6 +334,8 @@ impl fmt::Debug for MockApi {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
+/// # use http_body_util::BodyExt;
+/// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 /// use std::time::Duration;
 /// use calm_mock::{MockApi, QuotaHeaders};
 ///
@@ -243,7 +344,14 @@ impl fmt::Debug for MockApi {
 ///     .quota_headers(QuotaHeaders::XRateLimitEpoch)
 ///     .start()
 ///     .await;
-/// # drop(api);
+/// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+///
+/// let res = client.get(api.url("/").parse().unwrap()).await.unwrap();
+/// assert_eq!(res.headers()["x-ratelimit-limit"], "5");
+/// assert_eq!(res.headers()["x-ratelimit-remaining"], "4");
+/// // The end of the window as Unix seconds (GitHub's style), not a delay.
+/// let reset: u64 = res.headers()["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();
+/// assert!(reset > 1_700_000_000);
 /// # }
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -256,12 +364,61 @@ pub struct MockApiBuilder {
 
 impl MockApiBuilder {
     /// The defaults: plain HTTP, no quota.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use calm_mock::MockApiBuilder;
+    ///
+    /// let api = MockApiBuilder::new().start().await;
+    /// assert!(api.base_url().starts_with("http://"));
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    /// let res = client.get(api.url("/").parse().unwrap()).await.unwrap();
+    /// assert!(!res.headers().contains_key("x-ratelimit-limit")); // no quota
+    /// # }
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Serves HTTPS with a self-signed certificate for `localhost` and `127.0.0.1`, made at
     /// start-up (see [`MockApi::root_certificate_der`]). ALPN offers `h2` and `http/1.1`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use calm_mock::{MockApi, Reply};
+    /// use http_body_util::BodyExt;
+    /// use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    ///
+    /// let api = MockApi::builder().tls().start().await;
+    /// api.script("/secure", [Reply::ok().body("sealed")]);
+    ///
+    /// // A client that trusts the mock's certificate, and nothing else.
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// roots.add(api.root_certificate_der().unwrap().into()).unwrap();
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let tls = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()
+    ///     .unwrap()
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let https = hyper_rustls::HttpsConnectorBuilder::new()
+    ///     .with_tls_config(tls)
+    ///     .https_only()
+    ///     .enable_http1()
+    ///     .enable_http2()
+    ///     .build();
+    /// let client = Client::builder(TokioExecutor::new()).build::<_, String>(https);
+    ///
+    /// let res = client.get(api.url("/secure").parse().unwrap()).await.unwrap();
+    /// assert_eq!(res.version(), http::Version::HTTP_2); // chosen by ALPN
+    /// assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "sealed");
+    /// # }
+    /// ```
     pub fn tls(mut self) -> Self {
         self.tls = true;
         self
@@ -271,12 +428,61 @@ impl MockApiBuilder {
     /// server start. Requests over the limit are answered `429` with `Retry-After` (seconds
     /// to the next window, rounded up); every response carries quota headers (see
     /// [`quota_headers`](Self::quota_headers)). A zero `period` counts as one millisecond.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use std::time::Duration;
+    /// use calm_mock::MockApi;
+    ///
+    /// let api = MockApi::builder().quota(2, Duration::from_secs(60)).start().await;
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    /// let uri: http::Uri = api.url("/v1/items").parse().unwrap();
+    ///
+    /// let mut statuses = Vec::new();
+    /// let mut last = http::HeaderMap::new();
+    /// for _ in 0..3 {
+    ///     let res = client.get(uri.clone()).await.unwrap();
+    ///     statuses.push(res.status().as_u16());
+    ///     last = res.headers().clone();
+    /// }
+    /// assert_eq!(statuses, [200, 200, 429]);
+    /// // Whole seconds to the next window, rounded up.
+    /// let retry_after: u64 = last["retry-after"].to_str().unwrap().parse().unwrap();
+    /// assert!((1..=60).contains(&retry_after));
+    /// assert_eq!(last["x-ratelimit-remaining"], "0");
+    /// # }
+    /// ```
     pub fn quota(mut self, limit: u32, period: Duration) -> Self {
         self.quota = Some((limit, period));
         self
     }
 
     /// The quota header style of quota mode; [`QuotaHeaders::XRateLimit`] by default.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use std::time::Duration;
+    /// use calm_mock::{MockApi, QuotaHeaders};
+    ///
+    /// let api = MockApi::builder()
+    ///     .quota(3, Duration::from_secs(1))
+    ///     .quota_headers(QuotaHeaders::Ietf)
+    ///     .start()
+    ///     .await;
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    ///
+    /// let res = client.get(api.url("/").parse().unwrap()).await.unwrap();
+    /// assert_eq!(res.headers()["ratelimit-policy"], r#""default";q=3;w=1"#);
+    /// let ratelimit = res.headers()["ratelimit"].to_str().unwrap();
+    /// assert!(ratelimit.starts_with(r#""default";r=2;t="#), "{ratelimit}");
+    /// # }
+    /// ```
     pub fn quota_headers(mut self, style: QuotaHeaders) -> Self {
         self.quota_headers = style;
         self
@@ -288,6 +494,10 @@ impl MockApiBuilder {
     ///
     /// If the mock cannot start (see [`try_start`](Self::try_start)), or when called outside
     /// a tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// See [`MockApi::builder`] and the type's example.
     pub async fn start(self) -> MockApi {
         match self.try_start().await {
             Ok(api) => api,
@@ -304,6 +514,17 @@ impl MockApiBuilder {
     /// # Panics
     ///
     /// When called outside a tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let api = calm_mock::MockApiBuilder::new().tls().try_start().await?;
+    /// assert!(api.root_certificate_der().is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn try_start(self) -> io::Result<MockApi> {
         let (acceptor, root_cert) = if self.tls {
             let (acceptor, cert) = crate::tls::acceptor()?;

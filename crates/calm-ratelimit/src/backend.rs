@@ -52,6 +52,64 @@ use crate::Quota;
 /// Every method receives `now` from the caller (tokio's clock), so a backend never reads a
 /// clock itself and tests can drive it with any instants. See the [module docs](self) for the
 /// contract, and [`InProcess`] for the default implementation.
+///
+/// # Examples
+///
+/// A backend that counts the places it hands out and leaves the rest to [`InProcess`]:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::num::NonZeroU32;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use std::task::Waker;
+/// use calm_ratelimit::backend::{Admission, Backend, BackendState, InProcess, Ticket};
+/// use calm_ratelimit::{Limiter, Quota};
+/// use tokio::time::Instant;
+///
+/// #[derive(Debug)]
+/// struct Counting {
+///     inner: InProcess,
+///     reserved: Arc<AtomicU64>,
+/// }
+///
+/// impl Backend for Counting {
+///     fn reserve(
+///         &self,
+///         now: Instant,
+///         deadline: Option<Instant>,
+///         waker: &Waker,
+///     ) -> Result<Ticket, Instant> {
+///         let ticket = self.inner.reserve(now, deadline, waker)?;
+///         self.reserved.fetch_add(1, Ordering::Relaxed);
+///         Ok(ticket)
+///     }
+///     fn check(&self, ticket: &Ticket, now: Instant, waker: &Waker) -> Admission {
+///         self.inner.check(ticket, now, waker)
+///     }
+///     fn release(&self, ticket: &Ticket, now: Instant) {
+///         self.inner.release(ticket, now)
+///     }
+///     fn pause_until(&self, until: Instant, now: Instant) {
+///         self.inner.pause_until(until, now)
+///     }
+///     fn state(&self, now: Instant) -> BackendState {
+///         self.inner.state(now)
+///     }
+/// }
+///
+/// let reserved = Arc::new(AtomicU64::new(0));
+/// let limiter = Limiter::with_backend(Counting {
+///     inner: InProcess::new([Quota::per_second(NonZeroU32::new(10).unwrap())]),
+///     reserved: Arc::clone(&reserved),
+/// });
+/// limiter.acquire().await;
+/// limiter.acquire().await;
+/// assert_eq!(reserved.load(Ordering::Relaxed), 2);
+/// assert_eq!(limiter.snapshot().waits, 1);
+/// # }
+/// ```
 pub trait Backend: fmt::Debug + Send + Sync + 'static {
     /// Reserves the earliest place every quota admits, behind every outstanding ticket.
     ///
@@ -81,6 +139,17 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
 }
 
 /// A reserved place: an instant, and an id that only its backend interprets.
+///
+/// # Examples
+///
+/// ```
+/// use calm_ratelimit::backend::Ticket;
+/// use tokio::time::Instant;
+///
+/// let at = Instant::now();
+/// let ticket = Ticket::new(7, at);
+/// assert_eq!((ticket.id(), ticket.at()), (7, at));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ticket {
     id: u64,
@@ -134,6 +203,16 @@ pub struct BackendState {
 
 impl BackendState {
     /// A state with only `next_free` known: nothing queued or waited, no pause.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_ratelimit::backend::BackendState;
+    /// use tokio::time::Instant;
+    ///
+    /// let mut state = BackendState::new(Instant::now());
+    /// assert_eq!((state.queued, state.waits, state.paused_until), (0, 0, None));
+    /// state.total_waited = Duration::from_secs(3); // fill in what the backend knows
+    /// ```
     #[must_use]
     pub const fn new(next_free: Instant) -> BackendState {
         BackendState {
@@ -232,6 +311,16 @@ impl InProcess {
     }
 
     /// The quotas this backend enforces.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use calm_ratelimit::{backend::InProcess, Quota};
+    ///
+    /// let n = |n| NonZeroU32::new(n).unwrap();
+    /// let quotas = [Quota::per_second(n(10)), Quota::per_hour(n(5000))];
+    /// assert_eq!(InProcess::new(quotas).quotas(), quotas);
+    /// assert!(InProcess::new([]).quotas().is_empty());
+    /// ```
     #[must_use]
     pub fn quotas(&self) -> &[Quota] {
         &self.quotas

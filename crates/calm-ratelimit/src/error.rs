@@ -38,6 +38,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// let err = svc.ready().await.unwrap().call(http::Request::new(())).await.unwrap_err();
 /// let err = err.downcast_ref::<MaxWaitExceeded>().unwrap();
 /// assert!(err.wait() > Duration::from_secs(59));
+/// assert_eq!(err.available_at(), err.asked_at() + err.wait());
+/// assert_eq!(err.max_wait(), Duration::from_secs(5));
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -63,6 +63,30 @@ impl RateLimitLayer {
     }
 
     /// A layer over an existing limiter, so several stacks share one budget.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use calm_ratelimit::{Limiter, Quota, RateLimitLayer};
+    /// use tokio::time::Instant;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # let backend = tower::service_fn(|_req: http::Request<()>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    /// # });
+    /// // One account, two hosts of the same API: one budget of 1 request per second.
+    /// let account = Limiter::new(Quota::per_second(NonZeroU32::new(1).unwrap()));
+    /// let eu = RateLimitLayer::from_limiter(account.clone()).layer(backend.clone());
+    /// let us = RateLimitLayer::from_limiter(account.clone()).layer(backend);
+    ///
+    /// let start = Instant::now();
+    /// eu.oneshot(http::Request::new(())).await.unwrap();
+    /// us.oneshot(http::Request::new(())).await.unwrap();
+    /// assert_eq!(start.elapsed(), Duration::from_secs(1));
+    /// # }
+    /// ```
     pub fn from_limiter(limiter: Limiter) -> RateLimitLayer {
         RateLimitLayer {
             limiter,
@@ -78,6 +102,31 @@ impl RateLimitLayer {
     /// Fails a request at once, with [`MaxWaitExceeded`](crate::error::MaxWaitExceeded), when
     /// its place is further away than `max_wait` (also when a server pause later pushes it
     /// there). Its place is given back. `Duration::ZERO` never waits.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use calm_ratelimit::{error::MaxWaitExceeded, Quota, RateLimitLayer};
+    /// use tokio::time::Instant;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # let backend = tower::service_fn(|_req: http::Request<()>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    /// # });
+    /// let layer = RateLimitLayer::new(Quota::per_second(NonZeroU32::new(1).unwrap()))
+    ///     .max_wait(Duration::ZERO);
+    /// let svc = layer.layer(backend);
+    ///
+    /// let start = Instant::now();
+    /// svc.clone().oneshot(http::Request::new(())).await.unwrap();
+    /// let err = svc.oneshot(http::Request::new(())).await.unwrap_err();
+    /// assert!(err.is::<MaxWaitExceeded>());
+    /// assert_eq!(start.elapsed(), Duration::ZERO); // refused at once, not after a wait
+    /// assert_eq!(layer.limiter().snapshot().rejected, 1);
+    /// # }
+    /// ```
     pub fn max_wait(mut self, max_wait: Duration) -> RateLimitLayer {
         self.config.max_wait = Some(max_wait);
         self
@@ -89,24 +138,121 @@ impl RateLimitLayer {
     /// Turn it off when the layer guards a *server* (an axum `Router`, say): the responses it
     /// sees are then your own handlers', and a handler answering 429 or 503 with `Retry-After`
     /// would pause every inbound request.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use calm_ratelimit::{Quota, RateLimitLayer};
+    /// use tokio::time::Instant;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # let backend = tower::service_fn(|_req: http::Request<()>| async {
+    /// #     let mut res = http::Response::new(());
+    /// #     *res.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+    /// #     res.headers_mut().insert("retry-after", http::HeaderValue::from_static("30"));
+    /// #     Ok::<_, std::convert::Infallible>(res)
+    /// # });
+    /// // `backend` answers 429 with `Retry-After: 30`.
+    /// let quota = Quota::per_second(NonZeroU32::new(10).unwrap());
+    /// let listening = RateLimitLayer::new(quota);
+    /// let deaf = RateLimitLayer::new(quota).server_hints(false);
+    ///
+    /// let start = Instant::now();
+    /// listening.layer(backend.clone()).oneshot(http::Request::new(())).await.unwrap();
+    /// deaf.layer(backend).oneshot(http::Request::new(())).await.unwrap();
+    /// let paused = start + Duration::from_secs(30);
+    /// assert_eq!(listening.limiter().snapshot().paused_until, Some(paused));
+    /// assert_eq!(deaf.limiter().snapshot().paused_until, None);
+    /// # }
+    /// ```
     pub fn server_hints(mut self, enabled: bool) -> RateLimitLayer {
         self.config.server_hints = enabled;
         self
     }
 
     /// The longest pause a server hint may impose (default [`DEFAULT_MAX_PAUSE`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use calm_ratelimit::{Quota, RateLimitLayer};
+    /// use tokio::time::Instant;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # let backend = tower::service_fn(|_req: http::Request<()>| async {
+    /// #     let mut res = http::Response::new(());
+    /// #     *res.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+    /// #     res.headers_mut().insert("retry-after", http::HeaderValue::from_static("3600"));
+    /// #     Ok::<_, std::convert::Infallible>(res)
+    /// # });
+    /// // `backend` answers 429 with `Retry-After: 3600`.
+    /// let layer = RateLimitLayer::new(Quota::per_second(NonZeroU32::new(10).unwrap()))
+    ///     .max_pause(Duration::from_secs(10));
+    ///
+    /// let start = Instant::now();
+    /// layer.layer(backend).oneshot(http::Request::new(())).await.unwrap();
+    /// let snapshot = layer.limiter().snapshot();
+    /// assert_eq!(snapshot.paused_until, Some(start + Duration::from_secs(10)));
+    /// # }
+    /// ```
     pub fn max_pause(mut self, max_pause: Duration) -> RateLimitLayer {
         self.config.max_pause = max_pause;
         self
     }
 
     /// The wall clock HTTP-dates and epoch resets are read against (default: the system's).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use calm_ratelimit::{Quota, RateLimitLayer, WallClock};
+    /// use tokio::time::Instant;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # let backend = tower::service_fn(|_req: http::Request<()>| async {
+    /// #     let mut res = http::Response::new(());
+    /// #     *res.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+    /// #     let date = http::HeaderValue::from_static("Tue, 14 Nov 2023 22:13:50 GMT");
+    /// #     res.headers_mut().insert("retry-after", date);
+    /// #     Ok::<_, std::convert::Infallible>(res)
+    /// # });
+    /// // `backend` answers 429 with `Retry-After: Tue, 14 Nov 2023 22:13:50 GMT`.
+    /// let now = httpdate::parse_http_date("Tue, 14 Nov 2023 22:13:20 GMT").unwrap();
+    /// let layer = RateLimitLayer::new(Quota::per_second(NonZeroU32::new(10).unwrap()))
+    ///     .wall_clock(WallClock::starting_at(now));
+    ///
+    /// let start = Instant::now();
+    /// layer.layer(backend).oneshot(http::Request::new(())).await.unwrap();
+    /// let snapshot = layer.limiter().snapshot();
+    /// assert_eq!(snapshot.paused_until, Some(start + Duration::from_secs(30)));
+    /// # }
+    /// ```
     pub fn wall_clock(mut self, clock: WallClock) -> RateLimitLayer {
         self.config.clock = clock;
         self
     }
 
-    /// The shared limiter.
+    /// The shared limiter: every service this layer builds uses it.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use calm_ratelimit::{Quota, RateLimitLayer};
+    /// use tower::Layer;
+    ///
+    /// # let backend = tower::service_fn(|_req: http::Request<()>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    /// # });
+    /// let layer = RateLimitLayer::new(Quota::per_second(NonZeroU32::new(10).unwrap()));
+    /// let svc = layer.layer(backend);
+    /// assert!(svc.limiter().ptr_eq(layer.limiter()));
+    /// assert!(layer.clone().limiter().ptr_eq(layer.limiter()));
+    /// ```
     #[must_use]
     pub fn limiter(&self) -> &Limiter {
         &self.limiter

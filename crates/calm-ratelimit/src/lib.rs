@@ -60,7 +60,7 @@
 //! # Feature flags
 //!
 //! None: the crate depends on `http`, `tokio` (time), `tower-service`, `tower-layer`,
-//! `httpdate` and `tracing` only, never on hyper.
+//! `httpdate`, `pin-project-lite` and `tracing` only, never on hyper.
 
 pub mod backend;
 pub mod error;

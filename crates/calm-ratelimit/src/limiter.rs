@@ -117,6 +117,26 @@ impl Limiter {
     ///
     /// The place is reserved when the future is first polled. Dropping the future before its
     /// instant gives the place back.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use calm_ratelimit::{Limiter, Quota};
+    /// use tokio::time::{timeout, Instant};
+    ///
+    /// let limiter = Limiter::new(Quota::per_second(NonZeroU32::new(1).unwrap()));
+    /// let start = Instant::now();
+    /// limiter.acquire().await; // at once
+    ///
+    /// // A caller that gives up after 100 ms gives its place (at 1 s) back...
+    /// assert!(timeout(Duration::from_millis(100), limiter.acquire()).await.is_err());
+    /// // ...so the next caller gets it, instead of the place at 2 s.
+    /// limiter.acquire().await;
+    /// assert_eq!(start.elapsed(), Duration::from_secs(1));
+    /// # }
+    /// ```
     pub fn acquire(&self) -> Acquire {
         Acquire {
             limiter: self.clone(),
@@ -130,6 +150,25 @@ impl Limiter {
     ///
     /// [`MaxWaitExceeded`] (with a `max_wait` of zero) naming when a place is free, if none is
     /// now. Nothing is taken then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use calm_ratelimit::{Limiter, Quota};
+    ///
+    /// let limiter = Limiter::new(Quota::per_second(NonZeroU32::new(2).unwrap()));
+    /// assert!(limiter.try_acquire().is_ok());
+    /// let err = limiter.try_acquire().unwrap_err();
+    /// assert_eq!(err.wait(), Duration::from_millis(500));
+    /// // Nothing was taken: the next free place is still the one the error names.
+    /// assert_eq!(limiter.snapshot().next_free, err.available_at());
+    /// assert_eq!(limiter.snapshot().rejected, 1);
+    /// # }
+    /// ```
     pub fn try_acquire(&self) -> Result<(), MaxWaitExceeded> {
         let now = Instant::now();
         match self.backend().reserve(now, Some(now), Waker::noop()) {
@@ -143,11 +182,31 @@ impl Limiter {
 
     /// Admits nobody before `until`: callers already waiting move behind it, in order.
     /// A pause never shortens a longer one already in force.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use calm_ratelimit::{Limiter, Quota};
+    /// use tokio::time::Instant;
+    ///
+    /// let limiter = Limiter::new(Quota::per_second(NonZeroU32::new(10).unwrap()));
+    /// let start = Instant::now();
+    /// let until = start + Duration::from_secs(5);
+    /// limiter.pause_until(until);
+    /// limiter.pause_until(start + Duration::from_secs(1)); // shorter: no effect
+    /// assert_eq!(limiter.snapshot().paused_until, Some(until));
+    ///
+    /// limiter.acquire().await;
+    /// assert_eq!(start.elapsed(), Duration::from_secs(5));
+    /// # }
+    /// ```
     pub fn pause_until(&self, until: Instant) {
         self.backend().pause_until(until, Instant::now());
     }
 
-    /// The limiter's state now.
+    /// The limiter's state now; see [`Snapshot`] for an example.
     #[must_use]
     pub fn snapshot(&self) -> Snapshot {
         let now = Instant::now();
@@ -226,6 +285,8 @@ impl fmt::Debug for Limiter {
 }
 
 /// The future of [`Limiter::acquire`]: resolves when the caller's place has come.
+///
+/// See [`Limiter::acquire`] for an example, cancellation included.
 #[must_use = "futures do nothing unless polled"]
 #[derive(Debug)]
 pub struct Acquire {

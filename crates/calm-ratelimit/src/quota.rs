@@ -66,12 +66,30 @@ impl Quota {
     }
 
     /// `n` requests per hour.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use calm_ratelimit::Quota;
+    ///
+    /// let q = Quota::per_hour(NonZeroU32::new(5000).unwrap()); // GitHub's REST quota
+    /// assert_eq!(q.interval(), Duration::from_millis(720));
+    /// ```
     #[must_use]
     pub const fn per_hour(n: NonZeroU32) -> Quota {
         Quota::spread(3_600 * NANOS_PER_SEC, n)
     }
 
     /// `n` requests per day.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use calm_ratelimit::Quota;
+    ///
+    /// let q = Quota::per_day(NonZeroU32::new(24).unwrap());
+    /// assert_eq!(q.interval(), Duration::from_secs(3600));
+    /// ```
     #[must_use]
     pub const fn per_day(n: NonZeroU32) -> Quota {
         Quota::spread(86_400 * NANOS_PER_SEC, n)
@@ -81,6 +99,16 @@ impl Quota {
     ///
     /// Returns `None` when `period` is zero or longer than `u64::MAX` nanoseconds (about 584
     /// years).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_ratelimit::Quota;
+    ///
+    /// let q = Quota::with_period(Duration::from_millis(250)).unwrap();
+    /// assert_eq!(q.interval(), Duration::from_millis(250));
+    /// assert!(Quota::with_period(Duration::ZERO).is_none());
+    /// assert!(Quota::with_period(Duration::MAX).is_none());
+    /// ```
     #[must_use]
     pub fn with_period(period: Duration) -> Option<Quota> {
         let nanos = u64::try_from(period.as_nanos()).ok()?;
@@ -93,6 +121,18 @@ impl Quota {
     /// `n` requests per `period`, spaced evenly (`period / n` apart, rounded up).
     ///
     /// Returns `None` when `period` is zero or longer than `u64::MAX` nanoseconds.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use calm_ratelimit::Quota;
+    ///
+    /// let three = NonZeroU32::new(3).unwrap();
+    /// // 3 per second: 333 333 334 ns apart, so 3 intervals never fit in less than a second.
+    /// let q = Quota::per_period(three, Duration::from_secs(1)).unwrap();
+    /// assert_eq!(q.interval(), Duration::from_nanos(333_333_334));
+    /// assert!(Quota::per_period(three, Duration::ZERO).is_none());
+    /// ```
     #[must_use]
     pub fn per_period(n: NonZeroU32, period: Duration) -> Option<Quota> {
         let nanos = u64::try_from(period.as_nanos()).ok()?;
@@ -102,6 +142,26 @@ impl Quota {
     /// Lets up to `burst` requests go at once after an idle spell (default 1).
     ///
     /// The long-run rate does not change; see the guarantee in the type docs.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use calm_ratelimit::{Limiter, Quota};
+    /// use tokio::time::Instant;
+    ///
+    /// let n = |n| NonZeroU32::new(n).unwrap();
+    /// let limiter = Limiter::new(Quota::per_second(n(1)).burst(n(3)));
+    /// let start = Instant::now();
+    /// for _ in 0..3 {
+    ///     limiter.acquire().await;
+    /// }
+    /// assert_eq!(start.elapsed(), Duration::ZERO); // three at once
+    /// limiter.acquire().await;
+    /// assert_eq!(start.elapsed(), Duration::from_secs(1)); // then one per second
+    /// # }
+    /// ```
     #[must_use]
     pub const fn burst(self, burst: NonZeroU32) -> Quota {
         Quota { burst, ..self }

@@ -95,7 +95,18 @@ impl<S> RateLimit<S> {
         }
     }
 
-    /// The shared limiter.
+    /// The shared limiter; clones of this service share it.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use calm_ratelimit::{Quota, RateLimit};
+    ///
+    /// # let backend = tower::service_fn(|_req: http::Request<()>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    /// # });
+    /// let svc = RateLimit::new(backend, Quota::per_second(NonZeroU32::new(10).unwrap()));
+    /// assert!(svc.clone().limiter().ptr_eq(svc.limiter()));
+    /// ```
     pub fn limiter(&self) -> &Limiter {
         &self.limiter
     }
@@ -111,6 +122,31 @@ impl<S> RateLimit<S> {
     }
 
     /// The inner service; a place held is given back.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use calm_ratelimit::{Quota, RateLimit};
+    /// use tokio::time::timeout;
+    /// use tower::{Service, ServiceExt};
+    ///
+    /// # let backend = tower::service_fn(|_req: http::Request<()>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(()))
+    /// # });
+    /// let mut svc = RateLimit::new(backend, Quota::per_second(NonZeroU32::new(1).unwrap()));
+    /// let limiter = svc.limiter().clone();
+    /// svc.ready().await.unwrap().call(http::Request::new(())).await.unwrap();
+    ///
+    /// // `poll_ready` reserves the next place (at 1 s) and the service holds it...
+    /// assert!(timeout(Duration::from_millis(10), svc.ready()).await.is_err());
+    /// assert_eq!(limiter.snapshot().queued, 1);
+    /// // ...until it is unwrapped.
+    /// let _backend = svc.into_inner();
+    /// assert_eq!(limiter.snapshot().queued, 0);
+    /// # }
+    /// ```
     pub fn into_inner(self) -> S {
         self.inner
     }

@@ -46,7 +46,8 @@ pub struct Snapshot {
     pub waits: u64,
     /// The total time those requests waited.
     pub total_waited: Duration,
-    /// Requests refused because their place was further away than `max_wait`.
+    /// Requests refused because their place was further away than `max_wait`, and
+    /// [`Limiter::try_acquire`](crate::Limiter::try_acquire) calls that found no free place.
     pub rejected: u64,
     /// Throttling responses seen (429, 403 with nothing remaining, 403 or 503 with
     /// `Retry-After`).

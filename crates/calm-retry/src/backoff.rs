@@ -7,8 +7,9 @@ use crate::error::{ConfigError, ConfigErrorKind};
 /// How long to wait before each retry: a schedule (none, constant, exponential or urllib3's),
 /// a cap, and a [`Jitter`].
 ///
-/// The wait before retry `n` (1 for the first retry) is computed from the schedule, jittered,
-/// then capped at [`max`](Backoff::max): no wait ever exceeds the cap. A `Retry-After` header
+/// The wait before retry `n` (1 for the first retry) is computed from the schedule and capped
+/// at [`max`](Backoff::max) ([`raw_delay`](Backoff::raw_delay)), then jittered and capped
+/// again: no wait ever exceeds the cap. A `Retry-After` header
 /// replaces the backoff for that retry (see [`RetryPolicy`](crate::RetryPolicy)).
 ///
 /// Jitter draws from a [`fastrand`] RNG. Without [`seed`](Backoff::seed) each request gets a
@@ -64,9 +65,27 @@ enum Kind {
     Urllib3 { factor: f64 },
 }
 
-/// How a [`Backoff`] randomises each wait. `raw` is the un-jittered wait of the schedule.
+/// How a [`Backoff`] randomises each wait. `raw` is the un-jittered wait of the schedule,
+/// already capped ([`Backoff::raw_delay`]).
 ///
 /// Whatever the jitter, the result is capped at the backoff's [`max`](Backoff::max).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use calm_retry::{Backoff, Jitter};
+///
+/// // ±10 % around a constant 1 s.
+/// let backoff = Backoff::constant(Duration::from_secs(1)).jitter(Jitter::Proportional(0.1));
+/// for wait in backoff.delays().take(20) {
+///     assert!(wait >= Duration::from_millis(900) && wait <= Duration::from_millis(1100));
+/// }
+///
+/// // A fraction above 1 is refused when the layer is built, not at request time.
+/// let wild = Backoff::default().jitter(Jitter::Proportional(1.5));
+/// assert!(wild.validate().is_err());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Jitter {
@@ -93,13 +112,20 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// The cap of [`Backoff::exponential`] and [`Backoff::constant`] unless changed: 30 s.
+    /// The cap of [`Backoff::exponential`] and [`Backoff::none`] unless changed: 30 s.
+    /// [`Backoff::constant`] starts with the larger of this and its wait.
     pub const DEFAULT_MAX: Duration = Duration::from_secs(30);
 
     /// urllib3's `DEFAULT_BACKOFF_MAX`: 120 s.
     pub const URLLIB3_MAX: Duration = Duration::from_secs(120);
 
     /// No wait at all between attempts.
+    ///
+    /// ```
+    /// use calm_retry::Backoff;
+    ///
+    /// assert!(Backoff::none().delays().take(5).all(|wait| wait.is_zero()));
+    /// ```
     pub fn none() -> Self {
         Backoff {
             kind: Kind::None,
@@ -109,7 +135,20 @@ impl Backoff {
         }
     }
 
-    /// The same wait before every retry, no jitter unless set.
+    /// The same wait before every retry, no jitter unless set. The cap starts at the larger
+    /// of `wait` and [`DEFAULT_MAX`](Self::DEFAULT_MAX), so a long constant wait is not cut.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_retry::Backoff;
+    ///
+    /// let waits: Vec<_> = Backoff::constant(Duration::from_secs(2)).delays().take(3).collect();
+    /// assert_eq!(waits, [Duration::from_secs(2); 3]);
+    ///
+    /// let long = Backoff::constant(Duration::from_secs(45));
+    /// assert_eq!(long.max_wait(), Duration::from_secs(45));
+    /// assert_eq!(long.raw_delay(1), Duration::from_secs(45));
+    /// ```
     pub fn constant(wait: Duration) -> Self {
         Backoff {
             kind: Kind::Constant(wait),
@@ -122,6 +161,21 @@ impl Backoff {
     /// `base × factor^(n-1)` before retry `n`: growth factor 2, capped at
     /// [`DEFAULT_MAX`](Self::DEFAULT_MAX) (30 s), [`Jitter::Full`]. Change them with
     /// [`factor`](Self::factor), [`max`](Self::max), [`jitter`](Self::jitter).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_retry::Backoff;
+    ///
+    /// let backoff = Backoff::exponential(Duration::from_millis(100));
+    /// // The schedule before jitter: 100 ms, 200 ms, 400 ms, ..., then 30 s at most.
+    /// assert_eq!(backoff.raw_delay(1), Duration::from_millis(100));
+    /// assert_eq!(backoff.raw_delay(3), Duration::from_millis(400));
+    /// assert_eq!(backoff.raw_delay(20), Duration::from_secs(30));
+    /// // Full jitter: each wait is drawn from [0, raw].
+    /// for (n, wait) in (1..).zip(backoff.delays().take(10)) {
+    ///     assert!(wait <= backoff.raw_delay(n));
+    /// }
+    /// ```
     pub fn exponential(base: Duration) -> Self {
         Backoff {
             kind: Kind::Exponential { base, factor: 2.0 },
@@ -136,8 +190,20 @@ impl Backoff {
     ///
     /// `Retry(total=3, backoff_factor=1)` waits 0 s, 2 s, 4 s; so does
     /// `RetryPolicy::default().max_retries(3).backoff(Backoff::urllib3(1.0))`.
-    /// (urllib3's `backoff_jitter` maps to [`jitter`](Self::jitter); `backoff_max` to
-    /// [`max`](Self::max).) The factor must be finite and ≥ 0.
+    /// (urllib3's `backoff_max` maps to [`max`](Self::max). Its `backoff_jitter` adds up to
+    /// that many seconds to each wait, which no [`Jitter`] reproduces exactly; the closest is
+    /// [`Jitter::Proportional`].) The factor must be finite and ≥ 0.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_retry::Backoff;
+    ///
+    /// let waits: Vec<_> = Backoff::urllib3(0.5).delays().take(4).collect();
+    /// assert_eq!(waits, [0, 1000, 2000, 4000].map(Duration::from_millis));
+    /// // urllib3's DEFAULT_BACKOFF_MAX caps it at 120 s.
+    /// assert_eq!(Backoff::urllib3(0.5).raw_delay(30), Duration::from_secs(120));
+    /// assert!(Backoff::urllib3(-1.0).validate().is_err());
+    /// ```
     pub fn urllib3(backoff_factor: f64) -> Self {
         Backoff {
             kind: Kind::Urllib3 {
@@ -151,6 +217,20 @@ impl Backoff {
 
     /// The growth factor of an [`exponential`](Self::exponential) backoff (finite, ≥ 1).
     /// Other schedules ignore it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_retry::{Backoff, Jitter};
+    ///
+    /// let triple = Backoff::exponential(Duration::from_millis(10)).factor(3.0);
+    /// assert_eq!(triple.raw_delay(3), Duration::from_millis(90));
+    ///
+    /// // urllib3's schedule always doubles.
+    /// assert_eq!(Backoff::urllib3(1.0).factor(3.0), Backoff::urllib3(1.0));
+    ///
+    /// // Below 1 would shrink the waits: refused when the layer is built.
+    /// assert!(Backoff::exponential(Duration::from_millis(10)).factor(0.5).validate().is_err());
+    /// ```
     #[must_use]
     pub fn factor(mut self, factor: f64) -> Self {
         if let Kind::Exponential { base, .. } = self.kind {
@@ -160,13 +240,35 @@ impl Backoff {
     }
 
     /// The cap: no single wait is longer, whatever the schedule and jitter.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_retry::{Backoff, Jitter};
+    ///
+    /// let backoff = Backoff::exponential(Duration::from_secs(1))
+    ///     .jitter(Jitter::None)
+    ///     .max(Duration::from_secs(5));
+    /// let waits: Vec<_> = backoff.delays().take(5).collect();
+    /// assert_eq!(waits, [1, 2, 4, 5, 5].map(Duration::from_secs));
+    /// assert_eq!(backoff.max_wait(), Duration::from_secs(5));
+    /// ```
     #[must_use]
     pub fn max(mut self, max: Duration) -> Self {
         self.max = max;
         self
     }
 
-    /// How each wait is randomised.
+    /// How each wait is randomised; see [`Jitter`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_retry::{Backoff, Jitter};
+    ///
+    /// // Without jitter the schedule is exact.
+    /// let exact = Backoff::exponential(Duration::from_millis(100)).jitter(Jitter::None);
+    /// let waits: Vec<_> = exact.delays().take(3).collect();
+    /// assert_eq!(waits, [100, 200, 400].map(Duration::from_millis));
+    /// ```
     #[must_use]
     pub fn jitter(mut self, jitter: Jitter) -> Self {
         self.jitter = jitter;
@@ -175,6 +277,16 @@ impl Backoff {
 
     /// Seeds the jitter RNG: every request's draws start from this seed, so schedules are
     /// reproducible. For tests; leave unseeded in production so clients do not move in step.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_retry::Backoff;
+    ///
+    /// let seeded = Backoff::exponential(Duration::from_millis(100)).seed(42);
+    /// let first: Vec<_> = seeded.delays().take(5).collect();
+    /// assert_eq!(first, seeded.delays().take(5).collect::<Vec<_>>());
+    /// assert_ne!(first, seeded.seed(43).delays().take(5).collect::<Vec<_>>());
+    /// ```
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -182,6 +294,15 @@ impl Backoff {
     }
 
     /// The cap set by [`max`](Self::max).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_retry::Backoff;
+    ///
+    /// assert_eq!(Backoff::default().max_wait(), Backoff::DEFAULT_MAX);
+    /// assert_eq!(Backoff::urllib3(1.0).max_wait(), Backoff::URLLIB3_MAX);
+    /// assert_eq!(Backoff::none().max(Duration::from_secs(1)).max_wait(), Duration::from_secs(1));
+    /// ```
     pub fn max_wait(&self) -> Duration {
         self.max
     }
@@ -193,6 +314,19 @@ impl Backoff {
     ///
     /// [`ConfigErrorKind::BackoffFactor`] for a non-finite or too small factor,
     /// [`ConfigErrorKind::Jitter`] for a proportional jitter outside `0.0..=1.0`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_retry::{error::ConfigErrorKind, Backoff, Jitter};
+    ///
+    /// assert!(Backoff::default().validate().is_ok());
+    ///
+    /// let nan = Backoff::exponential(Duration::from_millis(100)).factor(f64::NAN);
+    /// assert_eq!(nan.validate().unwrap_err().kind(), ConfigErrorKind::BackoffFactor);
+    ///
+    /// let wide = Backoff::default().jitter(Jitter::Proportional(2.0));
+    /// assert_eq!(wide.validate().unwrap_err().kind(), ConfigErrorKind::Jitter);
+    /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         match self.kind {
             Kind::Exponential { factor, .. } if !(factor.is_finite() && factor >= 1.0) => {
@@ -221,6 +355,17 @@ impl Backoff {
     }
 
     /// The un-jittered, capped wait before retry `n` (1 for the first retry).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_retry::Backoff;
+    ///
+    /// let backoff = Backoff::exponential(Duration::from_millis(250)); // full jitter
+    /// assert_eq!(backoff.raw_delay(1), Duration::from_millis(250));
+    /// assert_eq!(backoff.raw_delay(4), Duration::from_secs(2));
+    /// // Huge retry numbers saturate at the cap instead of overflowing.
+    /// assert_eq!(backoff.raw_delay(u32::MAX), Backoff::DEFAULT_MAX);
+    /// ```
     pub fn raw_delay(&self, retry: u32) -> Duration {
         let max = self.max.as_secs_f64();
         let secs = match self.kind {
@@ -236,7 +381,20 @@ impl Backoff {
     }
 
     /// The waits this backoff yields for retries 1, 2, 3, ... (an endless iterator), drawn
-    /// the way [`Retry`](crate::Retry) draws them for one request.
+    /// the way [`Retry`](crate::Retry) draws them for one request whose server sends no
+    /// `Retry-After`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_retry::Backoff;
+    ///
+    /// // Four retries under the default backoff (full jitter) wait at most 3.75 s in all.
+    /// let backoff = Backoff::default();
+    /// let worst: Duration = (1..=4).map(|n| backoff.raw_delay(n)).sum();
+    /// assert_eq!(worst, Duration::from_millis(250 + 500 + 1000 + 2000));
+    /// let drawn: Duration = backoff.delays().take(4).sum();
+    /// assert!(drawn <= worst);
+    /// ```
     pub fn delays(&self) -> Delays {
         Delays {
             backoff: *self,
@@ -305,6 +463,19 @@ fn secs_to_duration(secs: f64, max: f64) -> Duration {
 }
 
 /// The endless sequence of waits of a [`Backoff`]; see [`Backoff::delays`].
+///
+/// A clone carries on from the same point with the same random draws.
+///
+/// # Examples
+///
+/// ```
+/// use calm_retry::Backoff;
+///
+/// let mut delays = Backoff::default().delays();
+/// delays.next();
+/// let fork = delays.clone();
+/// assert!(delays.take(3).eq(fork.take(3)));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Delays {
     backoff: Backoff,

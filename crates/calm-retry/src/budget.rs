@@ -46,9 +46,37 @@ impl RetryBudget {
     /// second whatever the load, plus `retry_ratio` retries per request (`0.2` = 20 % extra
     /// load; `0.0 ..= 1000.0`).
     ///
+    /// The floor is a reserve of `min_per_sec × window` retries (whole seconds) per window,
+    /// not a per-second rate: all of it may be spent at once. tower rounds a ratio of at most
+    /// 1 down to "one retry per `⌊1 / ratio⌋` requests": `0.3` allows one per 3 requests, and
+    /// anything above `0.5` one per request.
+    ///
     /// # Errors
     ///
     /// A [`ConfigError`] when a value is out of range (tower's constructor would panic).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_retry::{error::ConfigErrorKind, RetryBudget};
+    ///
+    /// // No floor, one retry for every two requests.
+    /// let budget = RetryBudget::new(Duration::from_secs(10), 0, 0.5).unwrap();
+    /// assert!(!budget.withdraw());
+    /// budget.deposit();
+    /// budget.deposit();
+    /// assert!(budget.withdraw());
+    /// assert!(!budget.withdraw());
+    ///
+    /// // A floor of 1 retry per second over 2 s: two retries with no requests at all.
+    /// let floor = RetryBudget::new(Duration::from_secs(2), 1, 0.0).unwrap();
+    /// assert!(floor.withdraw() && floor.withdraw());
+    /// assert!(!floor.withdraw());
+    ///
+    /// let err = RetryBudget::new(Duration::from_secs(120), 1, 0.2).unwrap_err();
+    /// assert_eq!(err.kind(), ConfigErrorKind::BudgetWindow);
+    /// ```
     pub fn new(window: Duration, min_per_sec: u32, retry_ratio: f32) -> Result<Self, ConfigError> {
         if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&window) {
             return Err(ConfigError::new(
@@ -76,23 +104,58 @@ impl RetryBudget {
     }
 
     /// Wraps any tower [`Budget`].
+    ///
+    /// ```
+    /// use calm_retry::{RetryBudget, RetryPolicy};
+    /// use tower::retry::budget::Budget;
+    ///
+    /// /// Never allows a retry (a kill switch, say).
+    /// struct Closed;
+    /// impl Budget for Closed {
+    ///     fn deposit(&self) {}
+    ///     fn withdraw(&self) -> bool {
+    ///         false
+    ///     }
+    /// }
+    ///
+    /// let budget = RetryBudget::from_budget(Closed);
+    /// budget.deposit();
+    /// assert!(!budget.withdraw());
+    /// let policy = RetryPolicy::default().budget(budget);
+    /// # let _ = policy;
+    /// ```
     pub fn from_budget<B: Budget + Send + Sync + 'static>(budget: B) -> Self {
         RetryBudget {
             inner: Arc::new(budget),
         }
     }
 
-    /// Records a request (a first attempt).
+    /// Records a request (a first attempt). [`Retry`](crate::Retry) calls it for every
+    /// request; see [`new`](Self::new) for an example.
     pub fn deposit(&self) {
         self.inner.deposit();
     }
 
-    /// Takes one retry out of the budget; `false` when it is empty.
+    /// Takes one retry out of the budget; `false` when it is empty. [`Retry`](crate::Retry)
+    /// calls it before every retry; see [`new`](Self::new) for an example.
     pub fn withdraw(&self) -> bool {
         self.inner.withdraw()
     }
 
     /// Whether both handles share one budget.
+    ///
+    /// ```
+    /// use calm_retry::{RetryBudget, RetryLayer, RetryPolicy};
+    ///
+    /// let budget = RetryBudget::default();
+    /// assert!(budget.ptr_eq(&budget.clone()));
+    /// assert!(!budget.ptr_eq(&RetryBudget::default()));
+    ///
+    /// // Two layers drawing from one budget.
+    /// let a = RetryLayer::new(RetryPolicy::default().budget(budget.clone())).unwrap();
+    /// let b = RetryLayer::new(RetryPolicy::default().budget(budget.clone())).unwrap();
+    /// assert!(a.budget().unwrap().ptr_eq(b.budget().unwrap()));
+    /// ```
     pub fn ptr_eq(&self, other: &RetryBudget) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }

@@ -1,10 +1,12 @@
 //! Error types of the retry layer.
 //!
 //! - [`RetryError`]: what [`Retry`](crate::Retry) returns when the final outcome of a request
-//!   is an error. It wraps the inner service's last error (its [`source`](std::error::Error::source))
-//!   together with the [`RetryInfo`] of the attempts made.
-//! - [`ConfigError`]: an invalid [`RetryPolicy`](crate::RetryPolicy), [`Backoff`](crate::Backoff)
-//!   or [`RetryBudget`](crate::RetryBudget), reported when the layer is built.
+//!   is an error. It wraps the inner service's last error (its
+//!   [`source`](std::error::Error::source)) together with the [`RetryInfo`] of the attempts
+//!   made, or the [`ConfigError`] of an invalid per-request policy.
+//! - [`ConfigError`]: an invalid [`RetryPolicy`](crate::RetryPolicy) or
+//!   [`Backoff`](crate::Backoff), reported when the layer is built, or an invalid
+//!   [`RetryBudget`](crate::RetryBudget), reported when the budget is made.
 //! - [`ReplayError`]: a [`ReplayBody`](crate::ReplayBody) asked to replay bytes it did not keep.
 
 use std::{error::Error as StdError, fmt, io};
@@ -86,6 +88,32 @@ impl RetryError {
     }
 
     /// What kind of error this is.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use calm_retry::error::{ConfigError, RetryErrorKind};
+    /// use calm_retry::{Backoff, RetryLayer, RetryPolicy};
+    /// use http::{Request, Response};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # let backend = tower::service_fn(|_req: Request<String>| async {
+    /// #     Ok::<_, tower::BoxError>(Response::new(String::new()))
+    /// # });
+    /// let svc = RetryLayer::new(RetryPolicy::default()).unwrap().layer(backend);
+    ///
+    /// // A per-request policy is checked when the request arrives.
+    /// let shrinking = Backoff::exponential(Duration::from_secs(1)).factor(0.5);
+    /// let mut req = Request::new(String::new());
+    /// req.extensions_mut().insert(RetryPolicy::default().backoff(shrinking));
+    ///
+    /// let err = svc.oneshot(req).await.unwrap_err();
+    /// assert_eq!(err.kind(), RetryErrorKind::InvalidPolicy);
+    /// assert!(err.info().is_none()); // nothing was sent
+    /// assert!(err.find_source::<ConfigError>().is_some());
+    /// # }
+    /// ```
     pub fn kind(&self) -> RetryErrorKind {
         self.kind
     }
@@ -97,16 +125,63 @@ impl RetryError {
     }
 
     /// The inner service's last error (or the [`ConfigError`]), by reference.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::io;
+    /// use calm_retry::{RetryLayer, RetryPolicy};
+    /// use http::{Request, Response};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # let backend = tower::service_fn(|_req: Request<String>| async {
+    /// #     Err::<Response<String>, _>(tower::BoxError::from(io::Error::other("disk full")))
+    /// # });
+    /// // `backend` fails with an `io::Error`; POST is not retried.
+    /// let svc = RetryLayer::new(RetryPolicy::default()).unwrap().layer(backend);
+    /// let req = Request::post("/upload").body(String::new()).unwrap();
+    ///
+    /// let err = svc.oneshot(req).await.unwrap_err();
+    /// let inner = err.inner().unwrap();
+    /// assert_eq!(inner.to_string(), "disk full");
+    /// assert!(inner.is::<io::Error>());
+    /// # }
+    /// ```
     pub fn inner(&self) -> Option<&(dyn StdError + Send + Sync + 'static)> {
         self.source.as_deref()
     }
 
     /// Takes the inner service's last error (or the [`ConfigError`]) out of this error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::io;
+    /// use calm_retry::{Backoff, RetryLayer, RetryPolicy};
+    /// use http::{Request, Response};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # let backend = tower::service_fn(|_req: Request<String>| async {
+    /// #     Err::<Response<String>, _>(tower::BoxError::from(io::Error::from(
+    /// #         io::ErrorKind::TimedOut,
+    /// #     )))
+    /// # });
+    /// // `backend` always times out.
+    /// let policy = RetryPolicy::default().backoff(Backoff::none());
+    /// let svc = RetryLayer::new(policy).unwrap().layer(backend);
+    ///
+    /// let err = svc.oneshot(Request::new(String::new())).await.unwrap_err();
+    /// // Hand the transport's own error on, without the retry wrapper.
+    /// let inner: Box<io::Error> = err.into_inner().unwrap().downcast().unwrap();
+    /// assert_eq!(inner.kind(), io::ErrorKind::TimedOut);
+    /// # }
+    /// ```
     pub fn into_inner(self) -> Option<BoxError> {
         self.source
     }
 
     /// Searches the source chain (starting with the inner error) for an error of type `E`.
+    /// See the type's example.
     pub fn find_source<E: StdError + 'static>(&self) -> Option<&E> {
         let mut next: Option<&(dyn StdError + 'static)> = self.source();
         while let Some(err) = next {
@@ -154,8 +229,19 @@ impl StdError for RetryError {
     }
 }
 
-/// An invalid retry configuration, found when the layer (or a [`RetryBudget`](crate::RetryBudget))
-/// is built.
+/// An invalid retry configuration, found when the layer (or a
+/// [`RetryBudget`](crate::RetryBudget)) is built.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use calm_retry::{error::ConfigErrorKind, RetryBudget};
+///
+/// let err = RetryBudget::new(Duration::from_secs(10), 1, f32::NAN).unwrap_err();
+/// assert_eq!(err.kind(), ConfigErrorKind::BudgetRatio);
+/// assert!(err.to_string().starts_with("invalid retry configuration"));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConfigError {
     kind: ConfigErrorKind,
@@ -170,7 +256,8 @@ pub enum ConfigErrorKind {
     /// finite number ≥ 1, or the factor of [`Backoff::urllib3`](crate::Backoff::urllib3) is not
     /// a finite number ≥ 0.
     BackoffFactor,
-    /// [`Jitter::Proportional`](crate::Jitter::Proportional) is not a finite fraction in `0.0..=1.0`.
+    /// [`Jitter::Proportional`](crate::Jitter::Proportional) is not a finite fraction in
+    /// `0.0..=1.0`.
     Jitter,
     /// The budget window is outside 1 s ..= 60 s.
     BudgetWindow,
@@ -185,7 +272,7 @@ impl ConfigError {
         ConfigError { kind, detail }
     }
 
-    /// Which setting is invalid.
+    /// Which setting is invalid. See the type's example.
     pub fn kind(&self) -> ConfigErrorKind {
         self.kind
     }
@@ -205,6 +292,25 @@ impl StdError for ConfigError {}
 /// [`Retry`](crate::Retry) never starts a retry whose body is in that state; this error only
 /// shows up when copies are polled concurrently (say, the server answered before it had read
 /// the whole first body and that body is still streaming past the cap).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use bytes::Bytes;
+/// use calm_retry::{error::ReplayError, ReplayBody, TryCloneBody};
+/// use http_body_util::{BodyExt, Full};
+///
+/// let first = ReplayBody::with_max_bytes(Full::new(Bytes::from("0123456789")), 4);
+/// let behind = first.try_clone_body().unwrap();
+/// // The first copy streams past the 4-byte cap: it still gets every byte...
+/// assert_eq!(first.collect().await.unwrap().to_bytes(), "0123456789");
+/// // ...but the copy that was behind cannot have them any more.
+/// let err = behind.collect().await.unwrap_err();
+/// assert!(err.is::<ReplayError>());
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReplayError {
     _priv: (),
@@ -265,6 +371,16 @@ pub fn is_connection_refused(err: &(dyn StdError + 'static)) -> bool {
 ///
 /// Replace it with [`RetryPolicy::retryable_error`](crate::RetryPolicy::retryable_error), for
 /// example to keep a rate limiter's "wait too long" error from being retried.
+///
+/// # Examples
+///
+/// ```
+/// use std::io;
+/// use calm_retry::error::any_error;
+///
+/// assert!(any_error(&io::Error::from(io::ErrorKind::ConnectionReset)));
+/// assert!(any_error(&std::fmt::Error));
+/// ```
 pub fn any_error(_err: &(dyn StdError + 'static)) -> bool {
     true
 }

@@ -10,7 +10,8 @@ use tokio::time::Instant;
 ///
 /// Every response that went through the layer carries one in its
 /// [extensions](http::Response::extensions) — the first-try success included. When the final
-/// outcome is an error, [`RetryError::info`](crate::error::RetryError::info) has it.
+/// outcome is an error of the inner service,
+/// [`RetryError::info`](crate::error::RetryError::info) has it.
 ///
 /// # Examples
 ///
@@ -73,13 +74,80 @@ impl RetryInfo {
     /// whether or not the layer waited for it.
     ///
     /// An HTTP-date is turned into an instant relative to the response's `Date` header (or the
-    /// policy's wall clock when it has none), so the instant is on tokio's clock like every
+    /// policy's wall clock when it has no valid one), so the instant is on tokio's clock like every
     /// other time here.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use calm_retry::{RetryInfo, RetryLayer, RetryPolicy};
+    /// use http::{Request, Response, StatusCode};
+    /// use tokio::time::Instant;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
+    /// # let calls = Arc::new(AtomicU32::new(0));
+    /// # let backend = tower::service_fn(move |_req: Request<String>| {
+    /// #     let n = calls.fetch_add(1, Ordering::SeqCst);
+    /// #     async move {
+    /// #         let mut res = Response::new(String::new());
+    /// #         if n == 0 {
+    /// #             *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    /// #             res.headers_mut().insert("retry-after", "2".parse().unwrap());
+    /// #         } else {
+    /// #             res.headers_mut().insert("retry-after", "60".parse().unwrap());
+    /// #         }
+    /// #         Ok::<_, tower::BoxError>(res)
+    /// #     }
+    /// # });
+    /// // `backend` answers 503 with `Retry-After: 2`, then 200 with `Retry-After: 60`.
+    /// let svc = RetryLayer::new(RetryPolicy::default()).unwrap().layer(backend);
+    ///
+    /// let start = Instant::now();
+    /// let res = svc.oneshot(Request::new(String::new())).await.unwrap();
+    /// let info = res.extensions().get::<RetryInfo>().unwrap();
+    /// assert_eq!(res.status(), StatusCode::OK);
+    /// // The hint of the last response (the 200), from when it arrived 2 s in.
+    /// assert_eq!(info.retry_after(), Some(start + Duration::from_secs(2 + 60)));
+    /// # }
+    /// ```
     pub fn retry_after(&self) -> Option<Instant> {
         self.retry_after
     }
 
     /// The sum of all waits between attempts.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use calm_retry::{Backoff, RetryInfo, RetryLayer, RetryPolicy};
+    /// use http::{Request, Response, StatusCode};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
+    /// # let calls = Arc::new(AtomicU32::new(0));
+    /// # let backend = tower::service_fn(move |_req: Request<String>| {
+    /// #     let n = calls.fetch_add(1, Ordering::SeqCst);
+    /// #     async move {
+    /// #         let mut res = Response::new(String::new());
+    /// #         if n < 3 {
+    /// #             *res.status_mut() = StatusCode::BAD_GATEWAY;
+    /// #         }
+    /// #         Ok::<_, tower::BoxError>(res)
+    /// #     }
+    /// # });
+    /// // `backend` answers 502 three times, then 200.
+    /// let backoff = Backoff::urllib3(1.0); // 0 s, 2 s, 4 s
+    /// let svc = RetryLayer::new(RetryPolicy::default().backoff(backoff)).unwrap().layer(backend);
+    ///
+    /// let res = svc.oneshot(Request::new(String::new())).await.unwrap();
+    /// let info = res.extensions().get::<RetryInfo>().unwrap();
+    /// assert_eq!(info.attempts(), 4);
+    /// assert_eq!(info.total_wait(), Duration::from_secs(6));
+    /// # }
+    /// ```
     pub fn total_wait(&self) -> Duration {
         self.retries.iter().map(|r| r.wait).sum()
     }
@@ -102,6 +170,51 @@ impl RetryInfo {
 }
 
 /// One retry: why it happened and how long the layer waited before it.
+///
+/// [`RetryInfo::retries`] lists them in order.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use calm_retry::{Backoff, RetryInfo, RetryLayer, RetryPolicy, RetryReason, WaitSource};
+/// use http::{Request, Response, StatusCode};
+/// use tower::{Layer, ServiceExt};
+///
+/// # use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
+/// # let calls = Arc::new(AtomicU32::new(0));
+/// # let backend = tower::service_fn(move |_req: Request<String>| {
+/// #     let n = calls.fetch_add(1, Ordering::SeqCst);
+/// #     async move {
+/// #         let mut res = Response::new(String::new());
+/// #         match n {
+/// #             0 => {
+/// #                 *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+/// #                 res.headers_mut().insert("retry-after", "5".parse().unwrap());
+/// #             }
+/// #             1 => *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE,
+/// #             _ => {}
+/// #         }
+/// #         Ok::<_, tower::BoxError>(res)
+/// #     }
+/// # });
+/// // `backend` answers 429 with `Retry-After: 5`, then 503, then 200.
+/// let policy = RetryPolicy::default().backoff(Backoff::constant(Duration::from_secs(1)));
+/// let svc = RetryLayer::new(policy).unwrap().layer(backend);
+///
+/// let res = svc.oneshot(Request::new(String::new())).await.unwrap();
+/// let info = res.extensions().get::<RetryInfo>().unwrap();
+/// let [first, second] = info.retries() else { panic!("two retries") };
+/// assert_eq!(first.reason(), RetryReason::Status(StatusCode::TOO_MANY_REQUESTS));
+/// assert_eq!(first.wait(), Duration::from_secs(5));
+/// assert_eq!(first.wait_source(), WaitSource::RetryAfter);
+/// assert_eq!(second.reason(), RetryReason::Status(StatusCode::SERVICE_UNAVAILABLE));
+/// assert_eq!(second.wait(), Duration::from_secs(1));
+/// assert_eq!(second.wait_source(), WaitSource::Backoff);
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryRecord {
     reason: RetryReason,
@@ -135,6 +248,18 @@ impl RetryRecord {
 }
 
 /// Why a retry happened.
+///
+/// See [`RetryRecord`] for an example; its `Display` is short, for logs.
+///
+/// # Examples
+///
+/// ```
+/// use calm_retry::RetryReason;
+/// use http::StatusCode;
+///
+/// assert_eq!(RetryReason::Status(StatusCode::BAD_GATEWAY).to_string(), "status 502");
+/// assert_eq!(RetryReason::Connect.to_string(), "connect error");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RetryReason {
@@ -157,6 +282,42 @@ impl fmt::Display for RetryReason {
 }
 
 /// Where the wait before a retry came from.
+///
+/// # Examples
+///
+/// `Retry-After: 0` is the server saying "now": the retry goes at once, and the record says
+/// the server chose it (see [`RetryRecord`] for both sources side by side).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use calm_retry::{RetryInfo, RetryLayer, RetryPolicy, WaitSource};
+/// use http::{Request, Response, StatusCode};
+/// use tower::{Layer, ServiceExt};
+///
+/// # use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
+/// # let calls = Arc::new(AtomicU32::new(0));
+/// # let backend = tower::service_fn(move |_req: Request<String>| {
+/// #     let n = calls.fetch_add(1, Ordering::SeqCst);
+/// #     async move {
+/// #         let mut res = Response::new(String::new());
+/// #         if n == 0 {
+/// #             *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+/// #             res.headers_mut().insert("retry-after", "0".parse().unwrap());
+/// #         }
+/// #         Ok::<_, tower::BoxError>(res)
+/// #     }
+/// # });
+/// // `backend` answers 503 with `Retry-After: 0`, then 200.
+/// let svc = RetryLayer::new(RetryPolicy::default()).unwrap().layer(backend);
+///
+/// let res = svc.oneshot(Request::new(String::new())).await.unwrap();
+/// let retry = res.extensions().get::<RetryInfo>().unwrap().retries()[0];
+/// assert_eq!(retry.wait(), Duration::ZERO);
+/// assert_eq!(retry.wait_source(), WaitSource::RetryAfter);
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WaitSource {
@@ -166,7 +327,21 @@ pub enum WaitSource {
     RetryAfter,
 }
 
-/// Why the layer stopped and returned the outcome it had.
+/// Why the layer stopped and returned the outcome it had:
+/// [`RetryInfo::stop_reason`].
+///
+/// # Examples
+///
+/// ```
+/// use calm_retry::StopReason;
+/// use tokio::time::Instant;
+///
+/// let at = Instant::now();
+/// assert_eq!(StopReason::RetryAfterTooLong { retry_at: at }.retry_at(), Some(at));
+/// assert_eq!(StopReason::AttemptsExhausted.retry_at(), None);
+/// // `Display` is short, for logs.
+/// assert_eq!(StopReason::BudgetExhausted.to_string(), "retry budget exhausted");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StopReason {
@@ -197,13 +372,14 @@ pub enum StopReason {
     /// The request body could not be replayed: a [`ReplayBody`](crate::ReplayBody) went past
     /// its cap, or the body type could not be cloned.
     BodyNotReplayable,
-    /// The inner service failed in `poll_ready` before a retry; such errors end the request.
+    /// The inner service failed in `poll_ready`, before the first attempt or a retry; such
+    /// errors end the request.
     NotReady,
 }
 
 impl StopReason {
     /// The instant carried by [`RetryAfterTooLong`](Self::RetryAfterTooLong) and
-    /// [`DeadlineExceeded`](Self::DeadlineExceeded).
+    /// [`DeadlineExceeded`](Self::DeadlineExceeded); see the type's example.
     pub fn retry_at(&self) -> Option<Instant> {
         match self {
             StopReason::RetryAfterTooLong { retry_at }

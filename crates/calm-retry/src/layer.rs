@@ -48,6 +48,19 @@ impl RetryLayer {
     /// # Errors
     ///
     /// A [`ConfigError`] when the policy is invalid (see [`RetryPolicy::validate`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_retry::{error::ConfigErrorKind, Backoff, RetryLayer, RetryPolicy};
+    ///
+    /// assert!(RetryLayer::new(RetryPolicy::default()).is_ok());
+    ///
+    /// let nan = Backoff::exponential(Duration::from_millis(100)).factor(f64::NAN);
+    /// let err = RetryLayer::new(RetryPolicy::default().backoff(nan)).unwrap_err();
+    /// assert_eq!(err.kind(), ConfigErrorKind::BackoffFactor);
+    /// ```
     pub fn new(policy: RetryPolicy) -> Result<Self, ConfigError> {
         policy.validate()?;
         let budget = match &policy.budget {
@@ -61,11 +74,29 @@ impl RetryLayer {
     }
 
     /// The layer's policy.
+    ///
+    /// ```
+    /// use calm_retry::{RetryLayer, RetryPolicy};
+    /// use http::StatusCode;
+    ///
+    /// let layer = RetryLayer::new(RetryPolicy::default().retry_on_status([StatusCode::CONFLICT]))
+    ///     .unwrap();
+    /// assert!(layer.policy().retries_status(StatusCode::CONFLICT));
+    /// ```
     pub fn policy(&self) -> &RetryPolicy {
         &self.config.policy
     }
 
     /// The budget shared by this layer's services (`None` with [`RetryPolicy::no_budget`]).
+    ///
+    /// ```
+    /// use calm_retry::RetryLayer;
+    ///
+    /// let layer = RetryLayer::default();
+    /// let clone = layer.clone();
+    /// // Every clone draws from the same budget.
+    /// assert!(layer.budget().unwrap().ptr_eq(clone.budget().unwrap()));
+    /// ```
     pub fn budget(&self) -> Option<&RetryBudget> {
         self.config.budget.as_ref()
     }

@@ -55,7 +55,7 @@ pub type ErrorPredicate = fn(&(dyn StdError + 'static)) -> bool;
 /// | [`max_replay_bytes`](Self::max_replay_bytes) | 64 KiB | bounds the memory a streaming body may pin |
 /// | [`connect_error`](Self::connect_error) | [`error::is_connection_refused`] | recognises hyper-util's and calm's refused connects |
 /// | [`retryable_error`](Self::retryable_error) | [`error::any_error`] | every transport error is worth one more try |
-/// | [`wall_clock`](Self::wall_clock) | [`SystemTime::now`] | only used for `Retry-After` dates when the response has no `Date` |
+/// | [`wall_clock`](Self::wall_clock) | [`SystemTime::now`] | only used for `Retry-After` dates when the response has no valid `Date` |
 ///
 /// # Per-request policies
 ///
@@ -79,16 +79,31 @@ pub type ErrorPredicate = fn(&(dyn StdError + 'static)) -> bool;
 ///     .backoff(Backoff::urllib3(1.0))
 ///     .retry_on_status([StatusCode::TOO_MANY_REQUESTS, StatusCode::SERVICE_UNAVAILABLE]);
 /// let layer = RetryLayer::new(policy).expect("valid policy");
-/// # let _ = layer;
+/// assert!(!layer.policy().retries_status(StatusCode::BAD_GATEWAY)); // the forcelist replaces
 /// ```
 ///
 /// Turning retries off for one request:
 ///
 /// ```
-/// use calm_retry::RetryPolicy;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use calm_retry::{RetryInfo, RetryLayer, RetryPolicy};
+/// use http::{Request, Response, StatusCode};
+/// use tower::{Layer, ServiceExt};
 ///
-/// let mut req = http::Request::get("/reports").body(String::new()).unwrap();
+/// # let backend = tower::service_fn(|_req: Request<String>| async {
+/// #     let mut res = Response::new(String::new());
+/// #     *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+/// #     Ok::<_, tower::BoxError>(res)
+/// # });
+/// // `backend` always answers 503.
+/// let svc = RetryLayer::new(RetryPolicy::default()).unwrap().layer(backend);
+///
+/// let mut req = Request::get("/reports").body(String::new()).unwrap();
 /// req.extensions_mut().insert(RetryPolicy::default().max_retries(0));
+/// let res = svc.oneshot(req).await.unwrap();
+/// assert_eq!(res.extensions().get::<RetryInfo>().unwrap().attempts(), 1);
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct RetryPolicy {
@@ -140,6 +155,30 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// At most this many retries (so `n + 1` attempts). `0` turns retries off.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use calm_retry::{Backoff, RetryInfo, RetryLayer, RetryPolicy, StopReason};
+    /// use http::{Request, Response, StatusCode};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # let backend = tower::service_fn(|_req: Request<String>| async {
+    /// #     let mut res = Response::new(String::new());
+    /// #     *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    /// #     Ok::<_, tower::BoxError>(res)
+    /// # });
+    /// // `backend` always answers 503.
+    /// let policy = RetryPolicy::default().max_retries(2).backoff(Backoff::none());
+    /// let svc = RetryLayer::new(policy).unwrap().layer(backend);
+    ///
+    /// let res = svc.oneshot(Request::new(String::new())).await.unwrap();
+    /// let info = res.extensions().get::<RetryInfo>().unwrap();
+    /// assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    /// assert_eq!(info.attempts(), 3);
+    /// assert_eq!(info.stop_reason(), &StopReason::AttemptsExhausted);
+    /// # }
+    /// ```
     #[must_use]
     pub fn max_retries(mut self, n: u32) -> Self {
         self.max_retries = n;
@@ -147,6 +186,15 @@ impl RetryPolicy {
     }
 
     /// The response statuses worth retrying; replaces the default set.
+    ///
+    /// ```
+    /// use calm_retry::RetryPolicy;
+    /// use http::StatusCode;
+    ///
+    /// let policy = RetryPolicy::default().retry_on_status([StatusCode::INTERNAL_SERVER_ERROR]);
+    /// assert!(policy.retries_status(StatusCode::INTERNAL_SERVER_ERROR));
+    /// assert!(!policy.retries_status(StatusCode::SERVICE_UNAVAILABLE)); // no longer in the set
+    /// ```
     #[must_use]
     pub fn retry_on_status(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
         self.statuses = StatusSet::from_iter(statuses);
@@ -154,6 +202,35 @@ impl RetryPolicy {
     }
 
     /// How long to wait before each retry when the server does not say.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use calm_retry::{Backoff, RetryInfo, RetryLayer, RetryPolicy, WaitSource};
+    /// use http::{Request, Response, StatusCode};
+    /// use tokio::time::Instant;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # let backend = tower::service_fn(|_req: Request<String>| async {
+    /// #     let mut res = Response::new(String::new());
+    /// #     *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    /// #     Ok::<_, tower::BoxError>(res)
+    /// # });
+    /// // `backend` always answers 503, without `Retry-After`.
+    /// let policy = RetryPolicy::default()
+    ///     .max_retries(2)
+    ///     .backoff(Backoff::constant(Duration::from_secs(1)));
+    /// let svc = RetryLayer::new(policy).unwrap().layer(backend);
+    ///
+    /// let start = Instant::now();
+    /// let res = svc.oneshot(Request::new(String::new())).await.unwrap();
+    /// let info = res.extensions().get::<RetryInfo>().unwrap();
+    /// assert_eq!(start.elapsed(), Duration::from_secs(2));
+    /// assert_eq!(info.total_wait(), Duration::from_secs(2));
+    /// assert!(info.retries().iter().all(|r| r.wait_source() == WaitSource::Backoff));
+    /// # }
+    /// ```
     #[must_use]
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
@@ -162,6 +239,42 @@ impl RetryPolicy {
 
     /// Whether a valid `Retry-After` (delta-seconds or HTTP-date) replaces the backoff wait.
     /// Malformed, negative and past values are ignored.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use calm_retry::{Backoff, RetryInfo, RetryLayer, RetryPolicy, WaitSource};
+    /// use http::{Request, Response, StatusCode};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
+    /// # let calls = Arc::new(AtomicU32::new(0));
+    /// # let backend = tower::service_fn(move |_req: Request<String>| {
+    /// #     let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+    /// #     async move {
+    /// #         let mut res = Response::new(String::new());
+    /// #         if first {
+    /// #             *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    /// #             res.headers_mut().insert("retry-after", "10".parse().unwrap());
+    /// #         }
+    /// #         Ok::<_, tower::BoxError>(res)
+    /// #     }
+    /// # });
+    /// // `backend` answers 503 with `Retry-After: 10`, then 200.
+    /// let policy = RetryPolicy::default()
+    ///     .respect_retry_after(false)
+    ///     .backoff(Backoff::constant(Duration::from_secs(1)));
+    /// let svc = RetryLayer::new(policy).unwrap().layer(backend);
+    ///
+    /// let res = svc.oneshot(Request::new(String::new())).await.unwrap();
+    /// let info = res.extensions().get::<RetryInfo>().unwrap();
+    /// assert_eq!(res.status(), StatusCode::OK);
+    /// // The backoff's 1 s, not the server's 10 s.
+    /// assert_eq!(info.retries()[0].wait(), Duration::from_secs(1));
+    /// assert_eq!(info.retries()[0].wait_source(), WaitSource::Backoff);
+    /// # }
+    /// ```
     #[must_use]
     pub fn respect_retry_after(mut self, yes: bool) -> Self {
         self.respect_retry_after = yes;
@@ -172,6 +285,35 @@ impl RetryPolicy {
     /// response is returned at once with
     /// [`StopReason::RetryAfterTooLong`](crate::StopReason::RetryAfterTooLong), which carries
     /// the instant the server named.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use calm_retry::{RetryInfo, RetryLayer, RetryPolicy, StopReason};
+    /// use http::{Request, Response, StatusCode};
+    /// use tokio::time::Instant;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # let backend = tower::service_fn(|_req: Request<String>| async {
+    /// #     let mut res = Response::new(String::new());
+    /// #     *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    /// #     res.headers_mut().insert("retry-after", "30".parse().unwrap());
+    /// #     Ok::<_, tower::BoxError>(res)
+    /// # });
+    /// // `backend` answers 503 with `Retry-After: 30`.
+    /// let policy = RetryPolicy::default().max_retry_after(Duration::from_secs(10));
+    /// let svc = RetryLayer::new(policy).unwrap().layer(backend);
+    ///
+    /// let start = Instant::now();
+    /// let res = svc.oneshot(Request::new(String::new())).await.unwrap();
+    /// let info = res.extensions().get::<RetryInfo>().unwrap();
+    /// assert_eq!(start.elapsed(), Duration::ZERO); // not slept on
+    /// assert_eq!(info.attempts(), 1);
+    /// let retry_at = start + Duration::from_secs(30);
+    /// assert_eq!(info.stop_reason(), &StopReason::RetryAfterTooLong { retry_at });
+    /// # }
+    /// ```
     #[must_use]
     pub fn max_retry_after(mut self, max: Duration) -> Self {
         self.max_retry_after = max;
@@ -182,6 +324,37 @@ impl RetryPolicy {
     /// after it (the response is returned at once with
     /// [`StopReason::DeadlineExceeded`](crate::StopReason::DeadlineExceeded)). An attempt in
     /// flight is not cancelled: wrap the stack in a `tower::timeout::Timeout` for a hard limit.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use calm_retry::{Backoff, RetryInfo, RetryLayer, RetryPolicy, StopReason};
+    /// use http::{Request, Response, StatusCode};
+    /// use tokio::time::Instant;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # let backend = tower::service_fn(|_req: Request<String>| async {
+    /// #     let mut res = Response::new(String::new());
+    /// #     *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    /// #     Ok::<_, tower::BoxError>(res)
+    /// # });
+    /// // `backend` always answers 503; retries wait 2 s each.
+    /// let policy = RetryPolicy::default()
+    ///     .backoff(Backoff::constant(Duration::from_secs(2)))
+    ///     .deadline(Duration::from_secs(3));
+    /// let svc = RetryLayer::new(policy).unwrap().layer(backend);
+    ///
+    /// let start = Instant::now();
+    /// let res = svc.oneshot(Request::new(String::new())).await.unwrap();
+    /// let info = res.extensions().get::<RetryInfo>().unwrap();
+    /// // Attempts at 0 s and 2 s; the next one, at 4 s, would be past the deadline.
+    /// assert_eq!(info.attempts(), 2);
+    /// assert_eq!(start.elapsed(), Duration::from_secs(2));
+    /// let retry_at = start + Duration::from_secs(4);
+    /// assert_eq!(info.stop_reason(), &StopReason::DeadlineExceeded { retry_at });
+    /// # }
+    /// ```
     #[must_use]
     pub fn deadline(mut self, total: Duration) -> Self {
         self.deadline = Some(total);
@@ -189,6 +362,15 @@ impl RetryPolicy {
     }
 
     /// Removes the [`deadline`](Self::deadline).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_retry::RetryPolicy;
+    ///
+    /// let shared = RetryPolicy::default().deadline(Duration::from_secs(5));
+    /// let patient = shared.clone().no_deadline();
+    /// assert_eq!(patient.configured_deadline(), None);
+    /// ```
     #[must_use]
     pub fn no_deadline(mut self) -> Self {
         self.deadline = None;
@@ -210,7 +392,16 @@ impl RetryPolicy {
         self.deadline
     }
 
-    /// Retries every method, idempotent or not.
+    /// Whether every method is retried, idempotent or not (default `false`: a retried POST
+    /// may act twice).
+    ///
+    /// ```
+    /// use calm_retry::RetryPolicy;
+    ///
+    /// let post = http::Request::post("/orders").body(()).unwrap();
+    /// assert!(!RetryPolicy::default().is_idempotent(&post));
+    /// assert!(RetryPolicy::default().retry_non_idempotent(true).is_idempotent(&post));
+    /// ```
     #[must_use]
     pub fn retry_non_idempotent(mut self, yes: bool) -> Self {
         self.retry_non_idempotent = yes;
@@ -219,6 +410,30 @@ impl RetryPolicy {
 
     /// Uses `budget` instead of the layer's own (share one `RetryBudget` between layers to
     /// share a budget).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use calm_retry::{RetryBudget, RetryInfo, RetryLayer, RetryPolicy, StopReason};
+    /// use http::{Request, Response, StatusCode};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// # let backend = tower::service_fn(|_req: Request<String>| async {
+    /// #     let mut res = Response::new(String::new());
+    /// #     *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    /// #     Ok::<_, tower::BoxError>(res)
+    /// # });
+    /// // No floor and no share of the traffic: not a single retry.
+    /// let empty = RetryBudget::new(Duration::from_secs(10), 0, 0.0).unwrap();
+    /// let svc = RetryLayer::new(RetryPolicy::default().budget(empty)).unwrap().layer(backend);
+    ///
+    /// let res = svc.oneshot(Request::new(String::new())).await.unwrap();
+    /// let info = res.extensions().get::<RetryInfo>().unwrap();
+    /// assert_eq!(info.attempts(), 1);
+    /// assert_eq!(info.stop_reason(), &StopReason::BudgetExhausted);
+    /// # }
+    /// ```
     #[must_use]
     pub fn budget(mut self, budget: RetryBudget) -> Self {
         self.budget = BudgetChoice::Own(budget);
@@ -226,6 +441,13 @@ impl RetryPolicy {
     }
 
     /// No budget: only [`max_retries`](Self::max_retries) bounds retries.
+    ///
+    /// ```
+    /// use calm_retry::{RetryLayer, RetryPolicy};
+    ///
+    /// assert!(RetryLayer::new(RetryPolicy::default()).unwrap().budget().is_some());
+    /// assert!(RetryLayer::new(RetryPolicy::default().no_budget()).unwrap().budget().is_none());
+    /// ```
     #[must_use]
     pub fn no_budget(mut self) -> Self {
         self.budget = BudgetChoice::Disabled;
@@ -234,6 +456,36 @@ impl RetryPolicy {
 
     /// The cap of a [`ReplayBody`](crate::ReplayBody)'s buffer for requests under this
     /// policy; a body past it is sent once and not retried.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use bytes::Bytes;
+    /// use calm_retry::{ReplayBody, ReplayBodyLayer, RetryInfo, RetryLayer, RetryPolicy};
+    /// use calm_retry::StopReason;
+    /// use http::{Request, Response, StatusCode};
+    /// use http_body_util::{BodyExt, Full};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    ///
+    /// # let backend = tower::service_fn(|req: Request<ReplayBody<Full<Bytes>>>| async {
+    /// #     req.into_body().collect().await?;
+    /// #     let mut res = Response::new(String::new());
+    /// #     *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    /// #     Ok::<_, tower::BoxError>(res)
+    /// # });
+    /// // `backend` reads the whole body, then answers 503.
+    /// let svc = ServiceBuilder::new()
+    ///     .layer(ReplayBodyLayer::new())
+    ///     .layer(RetryLayer::new(RetryPolicy::default().max_replay_bytes(4)).unwrap())
+    ///     .service(backend);
+    ///
+    /// let req = Request::put("/blob").body(Full::new(Bytes::from("ten bytes!"))).unwrap();
+    /// let res = svc.oneshot(req).await.unwrap();
+    /// let info = res.extensions().get::<RetryInfo>().unwrap();
+    /// assert_eq!(info.attempts(), 1);
+    /// assert_eq!(info.stop_reason(), &StopReason::BodyNotReplayable);
+    /// # }
+    /// ```
     #[must_use]
     pub fn max_replay_bytes(mut self, max: usize) -> Self {
         self.max_replay_bytes = max;
@@ -242,6 +494,44 @@ impl RetryPolicy {
 
     /// How to recognise an error that means the request was never sent (retried for any
     /// method). The default is [`error::is_connection_refused`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::io;
+    /// use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
+    /// use calm_retry::{RetryInfo, RetryLayer, RetryPolicy, RetryReason};
+    /// use http::{Request, Response};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// // This transport reports an unreachable host as `NotConnected`: never sent.
+    /// fn never_sent(err: &(dyn std::error::Error + 'static)) -> bool {
+    ///     err.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::NotConnected)
+    /// }
+    ///
+    /// # let calls = Arc::new(AtomicU32::new(0));
+    /// # let backend = tower::service_fn(move |_req: Request<String>| {
+    /// #     let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+    /// #     async move {
+    /// #         if first {
+    /// #             let refused = io::Error::from(io::ErrorKind::NotConnected);
+    /// #             return Err(tower::BoxError::from(refused));
+    /// #         }
+    /// #         Ok(Response::new(String::new()))
+    /// #     }
+    /// # });
+    /// // `backend` fails with `NotConnected` once, then answers 200.
+    /// let svc = RetryLayer::new(RetryPolicy::default().connect_error(never_sent))
+    ///     .unwrap()
+    ///     .layer(backend);
+    ///
+    /// // A POST is not idempotent, but a request that was never sent is safe to send.
+    /// let res = svc.oneshot(Request::post("/orders").body(String::new()).unwrap()).await.unwrap();
+    /// let info = res.extensions().get::<RetryInfo>().unwrap();
+    /// assert_eq!(info.attempts(), 2);
+    /// assert_eq!(info.retries()[0].reason(), RetryReason::Connect);
+    /// # }
+    /// ```
     #[must_use]
     pub fn connect_error(mut self, is_connect: ErrorPredicate) -> Self {
         self.connect_error = is_connect;
@@ -250,6 +540,37 @@ impl RetryPolicy {
 
     /// Which other errors of the inner service may be retried (idempotent requests only).
     /// The default, [`error::any_error`], retries all.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::io;
+    /// use calm_retry::{RetryLayer, RetryPolicy, StopReason};
+    /// use http::{Request, Response};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// // Retrying will not fix a permission problem.
+    /// fn worth_retrying(err: &(dyn std::error::Error + 'static)) -> bool {
+    ///     err.downcast_ref::<io::Error>()
+    ///         .is_none_or(|e| e.kind() != io::ErrorKind::PermissionDenied)
+    /// }
+    ///
+    /// # let backend = tower::service_fn(|_req: Request<String>| async {
+    /// #     Err::<Response<String>, _>(tower::BoxError::from(io::Error::from(
+    /// #         io::ErrorKind::PermissionDenied,
+    /// #     )))
+    /// # });
+    /// // `backend` always fails with `PermissionDenied`.
+    /// let svc = RetryLayer::new(RetryPolicy::default().retryable_error(worth_retrying))
+    ///     .unwrap()
+    ///     .layer(backend);
+    ///
+    /// let err = svc.oneshot(Request::new(String::new())).await.unwrap_err();
+    /// let info = err.info().unwrap();
+    /// assert_eq!(info.attempts(), 1);
+    /// assert_eq!(info.stop_reason(), &StopReason::NotRetryable);
+    /// # }
+    /// ```
     #[must_use]
     pub fn retryable_error(mut self, is_retryable: ErrorPredicate) -> Self {
         self.retryable_error = is_retryable;
@@ -258,6 +579,43 @@ impl RetryPolicy {
 
     /// The wall clock that `Retry-After` HTTP-dates are measured from when the response has
     /// no valid `Date` header. For tests.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::{Duration, SystemTime};
+    /// use calm_retry::{RetryInfo, RetryLayer, RetryPolicy};
+    /// use http::{Request, Response, StatusCode};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// fn frozen() -> SystemTime {
+    ///     httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:07 GMT").unwrap()
+    /// }
+    ///
+    /// # use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
+    /// # let calls = Arc::new(AtomicU32::new(0));
+    /// # let backend = tower::service_fn(move |_req: Request<String>| {
+    /// #     let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+    /// #     async move {
+    /// #         let mut res = Response::new(String::new());
+    /// #         if first {
+    /// #             *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    /// #             let at = http::HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT");
+    /// #             res.headers_mut().insert("retry-after", at);
+    /// #         }
+    /// #         Ok::<_, tower::BoxError>(res)
+    /// #     }
+    /// # });
+    /// // `backend` answers 503 with `Retry-After: Sun, 06 Nov 1994 08:49:37 GMT` and no
+    /// // `Date`, then 200.
+    /// let policy = RetryPolicy::default().wall_clock(frozen);
+    /// let svc = RetryLayer::new(policy).unwrap().layer(backend);
+    ///
+    /// let res = svc.oneshot(Request::new(String::new())).await.unwrap();
+    /// let info = res.extensions().get::<RetryInfo>().unwrap();
+    /// assert_eq!(info.retries()[0].wait(), Duration::from_secs(30));
+    /// # }
+    /// ```
     #[must_use]
     pub fn wall_clock(mut self, now: fn() -> SystemTime) -> Self {
         self.wall_clock = now;
@@ -269,11 +627,33 @@ impl RetryPolicy {
     /// # Errors
     ///
     /// The [`ConfigError`] of an invalid [`Backoff`] (budgets are checked when they are made).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_retry::{error::ConfigErrorKind, Backoff, RetryPolicy};
+    ///
+    /// assert!(RetryPolicy::default().validate().is_ok());
+    /// let shrinking = Backoff::exponential(Duration::from_secs(1)).factor(0.5);
+    /// let err = RetryPolicy::default().backoff(shrinking).validate().unwrap_err();
+    /// assert_eq!(err.kind(), ConfigErrorKind::BackoffFactor);
+    /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.backoff.validate()
     }
 
     /// Whether `status` is in the retry set.
+    ///
+    /// ```
+    /// use calm_retry::RetryPolicy;
+    /// use http::StatusCode;
+    ///
+    /// let policy = RetryPolicy::default();
+    /// assert!(policy.retries_status(StatusCode::TOO_MANY_REQUESTS));
+    /// assert!(policy.retries_status(StatusCode::GATEWAY_TIMEOUT));
+    /// assert!(!policy.retries_status(StatusCode::INTERNAL_SERVER_ERROR));
+    /// ```
     pub fn retries_status(&self, status: StatusCode) -> bool {
         self.statuses.contains(status)
     }
@@ -281,6 +661,18 @@ impl RetryPolicy {
     /// Whether this request may be retried after any retryable outcome (not only a 429 or a
     /// connect error): its method is idempotent, it is a POST or PATCH carrying an
     /// `Idempotency-Key`, or the policy retries every method.
+    ///
+    /// ```
+    /// use calm_retry::{RetryPolicy, IDEMPOTENCY_KEY};
+    /// use http::Request;
+    ///
+    /// let policy = RetryPolicy::default();
+    /// assert!(policy.is_idempotent(&Request::put("/items/7").body(()).unwrap()));
+    /// assert!(!policy.is_idempotent(&Request::post("/items").body(()).unwrap()));
+    ///
+    /// let keyed = Request::post("/items").header(IDEMPOTENCY_KEY, "a1b2").body(()).unwrap();
+    /// assert!(policy.is_idempotent(&keyed));
+    /// ```
     pub fn is_idempotent<B>(&self, req: &Request<B>) -> bool {
         self.retry_non_idempotent
             || is_idempotent_method(req.method())

@@ -20,7 +20,8 @@ pub const MAX_DELAY: Duration = Duration::from_secs(u32::MAX as u64);
 /// let delay = RetryAfter::parse(&HeaderValue::from_static("120")).unwrap();
 /// assert_eq!(delay, RetryAfter::Delay(Duration::from_secs(120)));
 ///
-/// let date = RetryAfter::parse(&HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT")).unwrap();
+/// let value = HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT");
+/// let date = RetryAfter::parse(&value).unwrap();
 /// let server_now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:07 GMT").unwrap();
 /// assert_eq!(date.delay_from(server_now), Some(Duration::from_secs(30)));
 ///
@@ -54,6 +55,18 @@ impl RetryAfter {
     }
 
     /// Parses the first `Retry-After` header of `headers`, if any.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_retry::retry_after::{RetryAfter, MAX_DELAY};
+    /// use http::HeaderMap;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// assert_eq!(RetryAfter::from_headers(&headers), None);
+    /// headers.insert("retry-after", "99999999999999".parse().unwrap());
+    /// // Too large to mean anything but "very long": clamped, not refused.
+    /// assert_eq!(RetryAfter::from_headers(&headers), Some(RetryAfter::Delay(MAX_DELAY)));
+    /// ```
     pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
         headers.get(header::RETRY_AFTER).and_then(Self::parse)
     }
@@ -61,6 +74,19 @@ impl RetryAfter {
     /// How long to wait, measured from `now` (the wall-clock time the server's date is
     /// compared with). A date that is not after `now` gives `None`: like a negative
     /// delay, it is ignored.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use calm_retry::retry_after::RetryAfter;
+    ///
+    /// let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+    /// let date = RetryAfter::Date(at);
+    /// assert_eq!(date.delay_from(at - Duration::from_secs(5)), Some(Duration::from_secs(5)));
+    /// assert_eq!(date.delay_from(at), None); // not after `now`
+    /// // A delay does not depend on `now`.
+    /// let delay = RetryAfter::Delay(Duration::from_secs(3));
+    /// assert_eq!(delay.delay_from(at), Some(Duration::from_secs(3)));
+    /// ```
     pub fn delay_from(&self, now: SystemTime) -> Option<Duration> {
         match *self {
             RetryAfter::Delay(delay) => Some(delay),

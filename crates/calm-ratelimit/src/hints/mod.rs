@@ -47,7 +47,29 @@ mod retry_after;
 mod values;
 mod x_ratelimit;
 
-/// What one response said about the server's quota.
+/// What one response said about the server's quota: the result of [`read`].
+///
+/// # Examples
+///
+/// GitHub's answer once the quota is spent: a 403 with nothing remaining and an epoch reset.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use calm_ratelimit::hints;
+/// use http::{HeaderMap, StatusCode};
+///
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-ratelimit-limit", "5000".parse().unwrap());
+/// headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+/// headers.insert("x-ratelimit-reset", "1700000060".parse().unwrap());
+///
+/// let hint = hints::read(&headers, StatusCode::FORBIDDEN, now).unwrap();
+/// assert!(hint.throttled);
+/// assert_eq!((hint.limit, hint.remaining), (Some(5000), Some(0)));
+/// assert_eq!(hint.reset, Some(Duration::from_secs(60)));
+/// assert_eq!(hint.pause(), Some(Duration::from_secs(60)));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServerHint {
@@ -68,6 +90,22 @@ impl ServerHint {
     /// How long every caller should pause, if the server said its quota is spent:
     /// `Retry-After` when present, else the reset when nothing remains or the response was a
     /// throttle.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use calm_ratelimit::hints::ServerHint;
+    ///
+    /// let mut hint = ServerHint::default();
+    /// hint.remaining = Some(3);
+    /// hint.reset = Some(Duration::from_secs(20));
+    /// assert_eq!(hint.pause(), None); // quota left: nobody waits
+    ///
+    /// hint.remaining = Some(0);
+    /// assert_eq!(hint.pause(), Some(Duration::from_secs(20)));
+    ///
+    /// hint.retry_after = Some(Duration::from_secs(5));
+    /// assert_eq!(hint.pause(), Some(Duration::from_secs(5))); // `Retry-After` wins
+    /// ```
     #[must_use]
     pub fn pause(&self) -> Option<Duration> {
         if self.retry_after.is_some() {
@@ -84,6 +122,31 @@ impl ServerHint {
 ///
 /// `now` is the wall clock, used for HTTP-dates and epoch resets. Returns `None` when the
 /// response says nothing about the quota. Never panics, whatever the bytes.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use calm_ratelimit::hints;
+/// use http::{HeaderMap, StatusCode};
+///
+/// let now = httpdate::parse_http_date("Tue, 14 Nov 2023 22:13:20 GMT").unwrap();
+/// let mut headers = HeaderMap::new();
+/// headers.insert("retry-after", "Tue, 14 Nov 2023 22:13:50 GMT".parse().unwrap());
+///
+/// let hint = hints::read(&headers, StatusCode::TOO_MANY_REQUESTS, now).unwrap();
+/// assert!(hint.throttled);
+/// assert_eq!(hint.pause(), Some(Duration::from_secs(30)));
+///
+/// // On a 200, `Retry-After` is about something else.
+/// assert_eq!(hints::read(&headers, StatusCode::OK, now), None);
+///
+/// // A malformed value is ignored: still a throttle, but no pause.
+/// headers.insert("retry-after", "soon".parse().unwrap());
+/// let hint = hints::read(&headers, StatusCode::TOO_MANY_REQUESTS, now).unwrap();
+/// assert!(hint.throttled);
+/// assert_eq!(hint.pause(), None);
+/// ```
 #[must_use]
 pub fn read(headers: &HeaderMap, status: StatusCode, now: SystemTime) -> Option<ServerHint> {
     let throttle_status = status == StatusCode::TOO_MANY_REQUESTS;
@@ -178,13 +241,22 @@ enum Kind {
 }
 
 impl WallClock {
-    /// The system's clock (`SystemTime::now`).
+    /// The system's clock (`SystemTime::now`); the default.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use calm_ratelimit::hints::WallClock;
+    ///
+    /// let before = SystemTime::now();
+    /// assert!(WallClock::system().now() >= before);
+    /// ```
     #[must_use]
     pub fn system() -> WallClock {
         WallClock(Kind::System)
     }
 
-    /// A clock that reads `wall` now and advances with tokio's clock from here on.
+    /// A clock that reads `wall` now and advances with tokio's clock from here on. See the
+    /// type's example.
     #[must_use]
     pub fn starting_at(wall: SystemTime) -> WallClock {
         WallClock(Kind::Anchored {
@@ -193,7 +265,7 @@ impl WallClock {
         })
     }
 
-    /// The current wall-clock time.
+    /// The current wall-clock time. See the type's example.
     #[must_use]
     pub fn now(&self) -> SystemTime {
         match self.0 {

@@ -50,7 +50,8 @@ use super::ReplayBody;
 ///     .service(backend);
 ///
 /// // A streaming body: not Clone, read once.
-/// let chunks = ["hello ", "world"].map(|c| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(c))));
+/// let chunks = ["hello ", "world"]
+///     .map(|c| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(c))));
 /// let body = StreamBody::new(futures_util::stream::iter(chunks));
 /// let res = svc.oneshot(Request::put("/").body(body).unwrap()).await.unwrap();
 ///
@@ -66,7 +67,7 @@ pub struct ReplayBodyLayer {
 }
 
 impl ReplayBodyLayer {
-    /// A layer that wraps request bodies in [`ReplayBody`].
+    /// A layer that wraps request bodies in [`ReplayBody`]; see the type's example.
     pub fn new() -> Self {
         ReplayBodyLayer { _priv: () }
     }
@@ -81,6 +82,29 @@ impl<S> Layer<S> for ReplayBodyLayer {
 }
 
 /// The service of [`ReplayBodyLayer`]: turns `Request<B>` into `Request<ReplayBody<B>>`.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use calm_retry::{ReplayBody, TryCloneBody, WithReplayBody};
+/// use http::{Request, Response};
+/// use http_body_util::BodyExt;
+/// use tower::ServiceExt;
+///
+/// let echo = tower::service_fn(|req: Request<ReplayBody<String>>| async move {
+///     // What arrives can be copied for another attempt.
+///     assert!(req.body().try_clone_body().is_some());
+///     let body = req.into_body().collect().await?.to_bytes();
+///     Ok::<_, tower::BoxError>(Response::new(body))
+/// });
+/// let svc = WithReplayBody::new(echo);
+///
+/// let res = svc.oneshot(Request::new(String::from("hello"))).await.unwrap();
+/// assert_eq!(res.body(), "hello");
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct WithReplayBody<S> {
     inner: S,

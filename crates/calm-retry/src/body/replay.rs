@@ -48,7 +48,8 @@ pub const DEFAULT_MAX_REPLAY_BYTES: usize = 64 * 1024;
 /// use http_body_util::{BodyExt, StreamBody};
 /// use http_body::Frame;
 ///
-/// let chunks = ["a", "b", "c"].map(|c| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(c))));
+/// let chunks = ["a", "b", "c"]
+///     .map(|c| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(c))));
 /// let first = ReplayBody::new(StreamBody::new(futures_util::stream::iter(chunks)));
 /// let second = first.try_clone_body().unwrap();
 ///
@@ -120,11 +121,29 @@ impl<B> ReplayBody<B> {
     ///
     /// When the body goes through [`Retry`](crate::Retry), the policy's
     /// [`max_replay_bytes`](crate::RetryPolicy::max_replay_bytes) replaces the cap.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bytes::Bytes;
+    /// use calm_retry::body::DEFAULT_MAX_REPLAY_BYTES;
+    /// use calm_retry::{ReplayBody, TryCloneBody};
+    /// use http_body_util::{BodyExt, Full};
+    ///
+    /// // Exactly the cap is still replayable; one byte more is not.
+    /// let cap = DEFAULT_MAX_REPLAY_BYTES; // 64 KiB
+    /// for (len, capped) in [(cap, false), (cap + 1, true)] {
+    ///     let body = ReplayBody::new(Full::new(Bytes::from(vec![b'x'; len])));
+    ///     body.try_clone_body().unwrap().collect().await.unwrap();
+    ///     assert_eq!(body.is_capped(), capped);
+    /// }
+    /// # }
+    /// ```
     pub fn new(body: B) -> Self {
         Self::with_max_bytes(body, DEFAULT_MAX_REPLAY_BYTES)
     }
 
-    /// Wraps `body`, buffering at most `max_bytes` of it.
+    /// Wraps `body`, buffering at most `max_bytes` of it. See the type's example.
     pub fn with_max_bytes(body: B, max_bytes: usize) -> Self {
         let waiters = Arc::new(Waiters::default());
         ReplayBody {
@@ -147,12 +166,44 @@ impl<B> ReplayBody<B> {
     }
 
     /// Whether the body went past its cap (or failed), so it cannot be replayed any more.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bytes::Bytes;
+    /// use calm_retry::{ReplayBody, TryCloneBody};
+    /// use http_body_util::{BodyExt, Full};
+    ///
+    /// let body = ReplayBody::with_max_bytes(Full::new(Bytes::from("0123456789")), 8);
+    /// assert!(!body.is_capped()); // nothing read yet
+    /// body.try_clone_body().unwrap().collect().await.unwrap();
+    /// assert!(body.is_capped());
+    /// assert!(body.try_clone_body().is_none());
+    /// # }
+    /// ```
     pub fn is_capped(&self) -> bool {
         let shared = self.lock();
         shared.capped || shared.failed
     }
 
     /// How many bytes are buffered right now.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use bytes::Bytes;
+    /// use calm_retry::ReplayBody;
+    /// use http_body::Frame;
+    /// use http_body_util::{BodyExt, StreamBody};
+    ///
+    /// let chunks = ["ab", "cde"]
+    ///     .map(|c| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(c))));
+    /// let mut body = ReplayBody::new(StreamBody::new(futures_util::stream::iter(chunks)));
+    /// assert_eq!(body.buffered_bytes(), 0); // buffered lazily, as it is read
+    /// body.frame().await.unwrap().unwrap();
+    /// assert_eq!(body.buffered_bytes(), 2);
+    /// # }
+    /// ```
     pub fn buffered_bytes(&self) -> usize {
         self.lock().buffered
     }
