@@ -35,7 +35,8 @@ enum State {
         stack: Stack,
         request: Option<Request<Body>>,
         shared: Arc<Shared>,
-        started: Instant,
+        /// When the client's deadline passes, if it has one.
+        ends: Option<Instant>,
     },
     Called {
         future: <Stack as Service<Request<Body>>>::Future,
@@ -53,20 +54,18 @@ impl ResponseFuture {
     }
 
     pub(super) fn send(stack: Stack, request: Request<Body>, shared: Arc<Shared>) -> Self {
-        let started = Instant::now();
         // NOTE: a deadline too far away to be an `Instant` (`Duration::MAX`) is no deadline.
-        let deadline = shared
+        let ends = shared
             .deadline
-            .and_then(|deadline| started.checked_add(deadline))
-            .map(|at| Box::pin(tokio::time::sleep_until(at)));
+            .and_then(|deadline| Instant::now().checked_add(deadline));
         ResponseFuture {
             state: State::Ready {
                 stack,
                 request: Some(request),
                 shared,
-                started,
+                ends,
             },
-            deadline,
+            deadline: ends.map(|at| Box::pin(tokio::time::sleep_until(at))),
         }
     }
 
@@ -80,13 +79,12 @@ impl ResponseFuture {
                     stack,
                     request,
                     shared,
-                    started,
+                    ends,
                 } => {
                     if let Err(error) = ready!(stack.poll_ready(cx)) {
                         return Poll::Ready(Err(error));
                     }
-                    let request =
-                        within_deadline(request.take().ok_or_else(done)?, shared, *started);
+                    let request = within_deadline(request.take().ok_or_else(done)?, shared, *ends);
                     self.state = State::Called {
                         future: stack.call(request),
                         shared: Arc::clone(shared),
@@ -101,9 +99,13 @@ impl ResponseFuture {
 
 /// Gives the retry layer what is left of the client's deadline once the first place is
 /// taken, so it never begins a wait the deadline would cut short.
-fn within_deadline(mut request: Request<Body>, shared: &Shared, started: Instant) -> Request<Body> {
-    if let Some(deadline) = shared.deadline {
-        let left = deadline.saturating_sub(started.elapsed());
+fn within_deadline(
+    mut request: Request<Body>,
+    shared: &Shared,
+    ends: Option<Instant>,
+) -> Request<Body> {
+    if let Some(ends) = ends {
+        let left = ends.saturating_duration_since(Instant::now());
         let policy = request
             .extensions()
             .get::<RetryPolicy>()
