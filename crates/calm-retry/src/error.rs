@@ -335,7 +335,9 @@ impl StdError for ReplayError {}
 /// [`ConnectionRefused`](std::io::ErrorKind::ConnectionRefused).
 ///
 /// This recognises refused connects from hyper-util's legacy client and from calm's transport,
-/// whose errors keep the `io::Error` in their source chain. Replace it with
+/// whose errors keep the `io::Error` in their source chain. An error of a follow-up request
+/// (a [`FollowUpError`](crate::follow_up::FollowUpError) in the chain: a redirect hop) is never
+/// "never sent": the request before it was. Replace it with
 /// [`RetryPolicy::connect_error`](crate::RetryPolicy::connect_error).
 ///
 /// # Examples
@@ -350,6 +352,9 @@ impl StdError for ReplayError {}
 pub fn is_connection_refused(err: &(dyn StdError + 'static)) -> bool {
     let mut next = Some(err);
     while let Some(err) = next {
+        if err.is::<crate::follow_up::FollowUpError>() {
+            return false;
+        }
         if let Some(io) = err.downcast_ref::<io::Error>() {
             if io.kind() == io::ErrorKind::ConnectionRefused {
                 return true;

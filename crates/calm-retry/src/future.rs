@@ -26,6 +26,7 @@ use tower_service::Service;
 use crate::{
     body::{try_clone_request, TryCloneBody},
     error::RetryError,
+    follow_up::{is_follow_up, is_follow_up_response},
     info::{RetryInfo, RetryReason, RetryRecord, StopReason, WaitSource},
     retry_after::{self, MAX_DELAY},
     service::Config,
@@ -46,6 +47,9 @@ pin_project! {
         state: State<S::Future, R>,
         attempts: Option<Attempts<S, B>>,
         info: RetryInfo,
+        // NOTE: with a deadline, the outcome being retried is kept whole (not drained) until
+        // the retry is sent: a retry that cannot start in time returns it instead.
+        last: Option<Last<R>>,
     }
 }
 
@@ -61,6 +65,7 @@ pin_project! {
             sleep: Sleep,
             drain: Option<Pin<Box<R>>>,
             drained: usize,
+            phase: Phase,
         },
         Ready,
         Failed {
@@ -85,8 +90,27 @@ pub(crate) struct Attempts<S, B> {
     prev_wait: Duration,
 }
 
+/// What `Waiting`'s sleep is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// The wait before the retry.
+    Backoff,
+    /// The retry is due and waits for the inner service; the sleep ends at the deadline.
+    Starting,
+}
+
+/// The outcome of the attempt being retried.
+enum Last<R> {
+    Response(Response<R>),
+    Error(BoxError),
+}
+
 enum Outcome<'a> {
-    Status(StatusCode, &'a HeaderMap),
+    Status {
+        status: StatusCode,
+        headers: &'a HeaderMap,
+        follow_up: bool,
+    },
     Error(&'a (dyn StdError + 'static)),
 }
 
@@ -157,7 +181,11 @@ impl<S, B: TryCloneBody> Attempts<S, B> {
         let policy = &self.config.policy;
         let mut hint = None;
         let (reason, safe) = match outcome {
-            Outcome::Status(status, headers) => {
+            Outcome::Status {
+                status,
+                headers,
+                follow_up,
+            } => {
                 if policy.respect_retry_after {
                     hint = retry_after::hint(headers, policy.wall_clock);
                 }
@@ -167,11 +195,13 @@ impl<S, B: TryCloneBody> Attempts<S, B> {
                     info.set_retry_after(hint.map(|wait| after(Instant::now(), wait)));
                     return Err(StopReason::Succeeded);
                 }
-                let refused = status == StatusCode::TOO_MANY_REQUESTS;
+                // NOTE: a 429 of a later hop does not say the request itself was refused.
+                let refused = status == StatusCode::TOO_MANY_REQUESTS && !follow_up;
                 (RetryReason::Status(status), self.idempotent || refused)
             }
             Outcome::Error(err) => {
-                if (policy.connect_error)(err) {
+                // NOTE: a hop's connect error does not say the request itself was never sent.
+                if !is_follow_up(err) && (policy.connect_error)(err) {
                     (RetryReason::Connect, true)
                 } else {
                     let retryable = (policy.retryable_error)(err);
@@ -227,6 +257,27 @@ impl<S, B: TryCloneBody> Attempts<S, B> {
     }
 }
 
+impl<S, B> Attempts<S, B> {
+    fn poll_service_ready<R>(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>>
+    where
+        S: Service<Request<B>, Response = Response<R>>,
+        S::Error: Into<BoxError>,
+    {
+        let service = self.service.as_mut().expect("a retry keeps the service");
+        service.poll_ready(cx).map_err(Into::into)
+    }
+
+    /// Sends the prepared retry; the service must be ready.
+    fn call<R>(&mut self) -> S::Future
+    where
+        S: Service<Request<B>, Response = Response<R>>,
+    {
+        let req = self.next.take().expect("a retry has its request");
+        let service = self.service.as_mut().expect("a retry keeps the service");
+        service.call(req)
+    }
+}
+
 /// `now + wait`, saturating far in the future instead of overflowing.
 fn after(now: Instant, wait: Duration) -> Instant {
     now.checked_add(wait)
@@ -243,6 +294,7 @@ where
             state: State::Calling { future },
             attempts: Some(attempts),
             info: RetryInfo::default(),
+            last: None,
         }
     }
 
@@ -251,6 +303,7 @@ where
             state: State::Failed { error: Some(error) },
             attempts: None,
             info: RetryInfo::default(),
+            last: None,
         }
     }
 }
@@ -275,16 +328,28 @@ where
                         .attempts
                         .as_mut()
                         .expect("a called future has its attempts");
+                    let deadline = attempts.deadline;
                     match result {
                         Ok(mut res) => {
-                            let outcome = Outcome::Status(res.status(), res.headers());
+                            let outcome = Outcome::Status {
+                                status: res.status(),
+                                headers: res.headers(),
+                                follow_up: is_follow_up_response(res.extensions()),
+                            };
                             match attempts.decide(outcome, this.info) {
                                 None => {
                                     this.state.set(State::Done);
                                     res.extensions_mut().insert(std::mem::take(this.info));
                                     return Poll::Ready(Ok(res));
                                 }
-                                Some(at) => this.state.set(wait_until(at, Some(res.into_body()))),
+                                Some(at) if deadline.is_some() => {
+                                    *this.last = Some(Last::Response(res));
+                                    this.state.set(wait_until(at, None, deadline));
+                                }
+                                Some(at) => {
+                                    let body = Some(res.into_body());
+                                    this.state.set(wait_until(at, body, None));
+                                }
                             }
                         }
                         Err(err) => {
@@ -295,38 +360,92 @@ where
                                     let info = std::mem::take(this.info);
                                     return Poll::Ready(Err(RetryError::service(err, info)));
                                 }
-                                Some(at) => this.state.set(wait_until(at, None)),
+                                Some(at) => {
+                                    if deadline.is_some() {
+                                        *this.last = Some(Last::Error(err));
+                                    }
+                                    this.state.set(wait_until(at, None, deadline));
+                                }
                             }
                         }
                     }
                 }
                 StateProj::Waiting {
-                    sleep,
+                    mut sleep,
                     drain,
                     drained,
+                    phase,
                 } => {
-                    if let Some(body) = drain {
-                        if drain_some(body.as_mut(), drained, cx) {
-                            *drain = None;
+                    let attempts = this.attempts.as_mut().expect("a retry has its attempts");
+                    if *phase == Phase::Backoff {
+                        if let Some(body) = drain {
+                            if drain_some(body.as_mut(), drained, cx) {
+                                *drain = None;
+                            }
+                        }
+                        ready!(sleep.as_mut().poll(cx));
+                        match attempts.deadline {
+                            None => {
+                                this.state.set(State::Ready);
+                                continue;
+                            }
+                            Some(deadline) => {
+                                sleep.as_mut().reset(deadline);
+                                *phase = Phase::Starting;
+                            }
                         }
                     }
-                    ready!(sleep.poll(cx));
-                    this.state.set(State::Ready);
+                    let ready = attempts.poll_service_ready(cx);
+                    let expired = match ready {
+                        // NOTE: ready at the deadline itself may still start; after it, not.
+                        Poll::Ready(Ok(())) => Instant::now() > sleep.deadline(),
+                        Poll::Pending => sleep.poll(cx).is_ready(),
+                        Poll::Ready(Err(_)) => false,
+                    };
+                    if expired {
+                        this.info.unplan_last();
+                        this.info.stop(StopReason::DeadlineExceeded {
+                            retry_at: Instant::now(),
+                        });
+                        this.state.set(State::Done);
+                        this.attempts.take();
+                        let info = std::mem::take(this.info);
+                        return Poll::Ready(match this.last.take() {
+                            Some(Last::Response(mut res)) => {
+                                res.extensions_mut().insert(info);
+                                Ok(res)
+                            }
+                            Some(Last::Error(err)) => Err(RetryError::service(err, info)),
+                            None => Err(RetryError::service(
+                                "no outcome to return at the deadline".into(),
+                                info,
+                            )),
+                        });
+                    }
+                    match ready {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Err(err)) => {
+                            this.info.stop(StopReason::NotReady);
+                            this.state.set(State::Done);
+                            let info = std::mem::take(this.info);
+                            return Poll::Ready(Err(RetryError::service(err, info)));
+                        }
+                        Poll::Ready(Ok(())) => {
+                            *this.last = None;
+                            let future = attempts.call();
+                            this.state.set(State::Calling { future });
+                        }
+                    }
                 }
                 StateProj::Ready => {
                     let attempts = this.attempts.as_mut().expect("a retry has its attempts");
-                    let service = attempts
-                        .service
-                        .as_mut()
-                        .expect("a retry keeps the service");
-                    if let Err(err) = ready!(service.poll_ready(cx)) {
+                    if let Err(err) = ready!(attempts.poll_service_ready(cx)) {
                         this.info.stop(StopReason::NotReady);
                         this.state.set(State::Done);
                         let info = std::mem::take(this.info);
-                        return Poll::Ready(Err(RetryError::service(err.into(), info)));
+                        return Poll::Ready(Err(RetryError::service(err, info)));
                     }
-                    let req = attempts.next.take().expect("a retry has its request");
-                    let future = service.call(req);
+                    let future = attempts.call();
                     this.state.set(State::Calling { future });
                 }
                 StateProj::Failed { error } => {
@@ -340,15 +459,24 @@ where
     }
 }
 
-fn wait_until<F, R>(at: Instant, body: Option<R>) -> State<F, R> {
-    if at <= Instant::now() {
+/// The state that waits until `at` for the next attempt (draining `body` meanwhile), then,
+/// with a `deadline`, waits at most until it for the inner service to become ready.
+fn wait_until<F, R>(at: Instant, body: Option<R>, deadline: Option<Instant>) -> State<F, R> {
+    match deadline {
         // NOTE: no wait, so no time to drain: drop the response body now.
-        return State::Ready;
-    }
-    State::Waiting {
-        sleep: sleep_until(at),
-        drain: body.map(Box::pin),
-        drained: 0,
+        None if at <= Instant::now() => State::Ready,
+        Some(deadline) if at <= Instant::now() => State::Waiting {
+            sleep: sleep_until(deadline),
+            drain: None,
+            drained: 0,
+            phase: Phase::Starting,
+        },
+        _ => State::Waiting {
+            sleep: sleep_until(at),
+            drain: body.map(Box::pin),
+            drained: 0,
+            phase: Phase::Backoff,
+        },
     }
 }
 

@@ -160,6 +160,11 @@ impl RetryInfo {
         self.retries.push(record);
     }
 
+    /// Forgets the last planned retry: it was not made after all.
+    pub(crate) fn unplan_last(&mut self) {
+        self.retries.pop();
+    }
+
     pub(crate) fn stop(&mut self, reason: StopReason) {
         self.stop = reason;
     }

@@ -89,11 +89,13 @@
 
 pub mod body;
 pub mod error;
+pub mod follow_up;
 pub mod future;
 pub mod retry_after;
 
 mod backoff;
 mod budget;
+mod deadline;
 mod info;
 mod layer;
 mod policy;
@@ -102,6 +104,7 @@ mod service;
 pub use backoff::{Backoff, Delays, Jitter};
 pub use body::{ReplayBody, ReplayBodyLayer, TryCloneBody, WithReplayBody};
 pub use budget::RetryBudget;
+pub use deadline::Deadline;
 pub use info::{RetryInfo, RetryReason, RetryRecord, StopReason, WaitSource};
 pub use layer::RetryLayer;
 pub use policy::{ErrorPredicate, RetryPolicy, IDEMPOTENCY_KEY};

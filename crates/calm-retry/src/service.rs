@@ -12,6 +12,7 @@ use tower_service::Service;
 use crate::{
     body::{try_clone_request, TryCloneBody},
     budget::RetryBudget,
+    deadline::Deadline,
     error::{ConfigError, RetryError},
     future::{Attempts, ResponseFuture},
     info::{RetryInfo, StopReason},
@@ -171,9 +172,14 @@ where
         req.body_mut().limit_replay(policy.max_replay_bytes);
         let spare = try_clone_request(&req);
         let idempotent = policy.is_idempotent(&req);
-        let deadline = policy
+        let configured = policy
             .deadline
             .and_then(|total| Instant::now().checked_add(total));
+        let requested = req.extensions().get::<Deadline>().map(Deadline::instant);
+        let deadline = match (configured, requested) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         // NOTE: the ready service makes this call and moves into the future for the retries
         // (where it is polled ready again); the clone left behind is not ready yet.
         let clone = self.inner.clone();

@@ -1,6 +1,7 @@
 //! Unit tests of the retry layer over a tower-test mock, on paused tokio time.
 #![allow(missing_docs)]
 
+mod sent;
 mod support;
 
 use std::{
