@@ -57,6 +57,7 @@
 
 mod base_url;
 pub mod error;
+pub mod redirect;
 pub mod shared;
 pub mod transport;
 

@@ -216,3 +216,81 @@ async fn post_is_retried_when_the_connection_is_refused() {
     let transport_error = err.find_source::<TransportError>().expect("TransportError");
     assert!(transport_error.is_connect());
 }
+
+/// A port on loopback nobody listens on.
+fn refusing_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    port
+}
+
+/// Sent means sent: the POST was answered with a 303, so a refused connection on the way to
+/// the 303's target does not make it "never sent".
+#[tokio::test]
+async fn post_redirected_to_a_refusing_port_is_sent_once() {
+    let api = MockApi::start().await;
+    let target = format!("http://127.0.0.1:{}/receipt", refusing_port());
+    api.script("/v1/orders", [Reply::redirect(303, &target)]);
+    let transport = Transport::builder().build::<Full<Bytes>>().unwrap();
+    let svc = RetryLayer::new(policy()).unwrap().layer(transport);
+
+    let req = Request::post(api.url("/v1/orders"))
+        .body(Full::from("order"))
+        .unwrap();
+    let err = svc.oneshot(req).await.unwrap_err();
+
+    assert_eq!(api.request_count(), 1, "the POST went out once");
+    assert_eq!(err.info().unwrap().attempts(), 1);
+    assert_eq!(err.info().unwrap().stop_reason(), &StopReason::NotRetryable);
+    let transport_error = err.find_source::<TransportError>().expect("transport error");
+    assert_eq!(transport_error.redirect_hop(), Some(1));
+    assert!(!transport_error.is_connect(), "the request itself was sent");
+    assert!(transport_error.to_string().starts_with("redirect hop 1: "));
+}
+
+/// Sent means sent: a 429 from the 303's target does not say the POST was refused unprocessed.
+#[tokio::test]
+async fn post_redirected_to_a_429_is_sent_once() {
+    let api = MockApi::start().await;
+    api.script("/v1/orders", [Reply::redirect(303, "/v1/receipt")]);
+    api.script("/v1/receipt", [Reply::status(429), Reply::ok()]);
+    let transport = Transport::builder().build::<Full<Bytes>>().unwrap();
+    let svc = RetryLayer::new(policy()).unwrap().layer(transport);
+
+    let req = Request::post(api.url("/v1/orders"))
+        .body(Full::from("order"))
+        .unwrap();
+    let res = svc.oneshot(req).await.unwrap();
+
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let posts = api
+        .requests()
+        .iter()
+        .filter(|r| r.method == Method::POST)
+        .count();
+    assert_eq!(posts, 1, "the POST went out once");
+    assert_eq!(api.request_count(), 2);
+    assert_eq!(info(&res).stop_reason(), &StopReason::NotRetryable);
+}
+
+/// A GET through the same chain is idempotent: the 429 of the hop is retried from the start.
+#[tokio::test]
+async fn get_redirected_to_a_429_is_retried_from_the_start() {
+    let api = MockApi::start().await;
+    api.script(
+        "/v1/report",
+        [Reply::redirect(303, "/v1/file"), Reply::redirect(303, "/v1/file")],
+    );
+    api.script("/v1/file", [Reply::status(429), Reply::ok()]);
+    let transport = Transport::builder().build::<Full<Bytes>>().unwrap();
+    let svc = RetryLayer::new(policy()).unwrap().layer(transport);
+
+    let req = Request::get(api.url("/v1/report"))
+        .body(Full::default())
+        .unwrap();
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(api.request_count(), 4);
+    assert_eq!(info(&res).attempts(), 2);
+}

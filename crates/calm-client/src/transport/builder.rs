@@ -1,4 +1,4 @@
-use super::redirect::FilterCredentials;
+use crate::redirect::RedirectPolicy;
 use super::service::{Hyper, Transport};
 use super::TransportError;
 use http_body::Body;
@@ -11,7 +11,6 @@ use rustls::RootCertStore;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::BoxError;
-use tower_http::follow_redirect::policy::{Limited, PolicyExt};
 use tower_http::follow_redirect::FollowRedirect;
 
 /// Configures a [`Transport`]; made by [`Transport::builder`]. See the
@@ -138,6 +137,19 @@ impl TransportBuilder {
         self
     }
 
+    /// The [`max_redirects`](Self::max_redirects) setting.
+    ///
+    /// ```
+    /// use calm_client::transport::Transport;
+    ///
+    /// assert_eq!(Transport::builder().configured_max_redirects(), 10);
+    /// assert_eq!(Transport::builder().max_redirects(0).configured_max_redirects(), 0);
+    /// ```
+    #[must_use]
+    pub fn configured_max_redirects(&self) -> usize {
+        self.settings.max_redirects
+    }
+
     /// Builds the transport for request body type `B`. Needs no runtime; connections are
     /// made on the Tokio runtime that sends the first request.
     ///
@@ -201,8 +213,7 @@ impl TransportBuilder {
             .pool_idle_timeout(settings.pool_idle_timeout)
             .pool_max_idle_per_host(settings.pool_max_idle_per_host)
             .build(connector);
-        let policy = Limited::new(settings.max_redirects)
-            .and::<_, B, TransportError>(FilterCredentials::default());
+        let policy = RedirectPolicy::new(settings.max_redirects);
         Ok(Transport::from_parts(
             FollowRedirect::with_policy(Hyper::new(client), policy),
             settings,

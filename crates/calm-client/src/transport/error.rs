@@ -1,5 +1,6 @@
 //! [`TransportError`]: why the transport produced no response.
 
+use calm_retry::follow_up::FollowUpError;
 use http::uri::{Authority, Scheme};
 use std::error::Error as StdError;
 use std::{fmt, io};
@@ -33,6 +34,7 @@ pub struct TransportError {
     target: Option<Box<str>>,
     message: Option<Box<str>>,
     source: Option<BoxError>,
+    hop: Option<u32>,
 }
 
 /// What failed; see [`TransportError::kind`].
@@ -71,14 +73,32 @@ impl TransportError {
     }
 
     /// Whether the request was never sent: no connection, connect timeout or failed TLS
-    /// handshake.
+    /// handshake, and not on a redirect hop (the request before the hop was sent).
     pub fn is_connect(&self) -> bool {
-        matches!(
+        self.hop.is_none()
+            && matches!(
             self.kind,
             TransportErrorKind::Connect
                 | TransportErrorKind::ConnectTimeout
                 | TransportErrorKind::Tls
         )
+    }
+
+    /// The redirect hop that failed (1 for the request sent after the first redirect), or
+    /// `None` when the request itself failed. A failed hop's request was sent: its source
+    /// chain starts with a [`FollowUpError`](calm_retry::follow_up::FollowUpError), so the
+    /// retry layer does not take a hop's connect error for a request that was never sent.
+    pub fn redirect_hop(&self) -> Option<u32> {
+        self.hop
+    }
+
+    /// The same error, on redirect hop `hop`.
+    pub(crate) fn after_redirect(mut self, hop: u32) -> Self {
+        self.hop = Some(hop);
+        self.source = self
+            .source
+            .map(|source| Box::new(FollowUpError::new(hop, source)) as BoxError);
+        self
     }
 
     /// The origin (`scheme://authority`) the request was going to, when known.
@@ -92,6 +112,7 @@ impl TransportError {
             target: None,
             message: Some(message.into()),
             source,
+            hop: None,
         }
     }
 
@@ -111,6 +132,7 @@ impl TransportError {
             target,
             message: None,
             source: Some(Box::new(error)),
+            hop: None,
         }
     }
 
@@ -180,6 +202,9 @@ fn causes<'a>(error: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 's
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let target = self.target.as_deref().unwrap_or("the server");
+        if let Some(hop) = self.hop {
+            write!(f, "redirect hop {hop}: ")?;
+        }
         match self.kind {
             TransportErrorKind::Connect => write!(f, "could not connect to {target}")?,
             TransportErrorKind::ConnectTimeout => write!(f, "connecting to {target} timed out")?,
@@ -212,6 +237,7 @@ impl fmt::Debug for TransportError {
             .field("target", &self.target)
             .field("message", &self.message)
             .field("source", &self.source)
+            .field("hop", &self.hop)
             .finish()
     }
 }

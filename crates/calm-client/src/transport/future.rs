@@ -1,8 +1,9 @@
 //! The future of [`Transport`](super::Transport).
 
-use super::redirect::Redirects;
+use crate::redirect::RedirectPolicy as Redirects;
 use super::service::Hyper;
 use super::TransportError;
+use calm_retry::follow_up::FollowUp;
 use http::uri::{Authority, Scheme};
 use http::Response;
 use http_body::Body;
@@ -75,6 +76,7 @@ pin_project! {
         inner: hyper_util::client::legacy::ResponseFuture,
         scheme: Option<Scheme>,
         authority: Option<Authority>,
+        hop: Option<u32>,
     }
 }
 
@@ -83,11 +85,13 @@ impl HyperFuture {
         inner: hyper_util::client::legacy::ResponseFuture,
         scheme: Option<Scheme>,
         authority: Option<Authority>,
+        hop: Option<u32>,
     ) -> Self {
         HyperFuture {
             inner,
             scheme,
             authority,
+            hop,
         }
     }
 }
@@ -98,9 +102,26 @@ impl Future for HyperFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
-        Poll::Ready(result.map_err(|error| {
-            TransportError::from_client(error, this.scheme.as_ref(), this.authority.as_ref())
-        }))
+        let hop = *this.hop;
+        Poll::Ready(match result {
+            Ok(mut res) => {
+                if let Some(hop) = hop {
+                    res.extensions_mut().insert(FollowUp::new(hop));
+                }
+                Ok(res)
+            }
+            Err(error) => {
+                let error = TransportError::from_client(
+                    error,
+                    this.scheme.as_ref(),
+                    this.authority.as_ref(),
+                );
+                Err(match hop {
+                    Some(hop) => error.after_redirect(hop),
+                    None => error,
+                })
+            }
+        })
     }
 }
 
@@ -109,6 +130,7 @@ impl fmt::Debug for HyperFuture {
         f.debug_struct("HyperFuture")
             .field("scheme", &self.scheme)
             .field("authority", &self.authority)
+            .field("hop", &self.hop)
             .finish_non_exhaustive()
     }
 }

@@ -64,7 +64,6 @@
 mod builder;
 mod error;
 pub mod future;
-mod redirect;
 mod service;
 
 pub use self::builder::TransportBuilder;

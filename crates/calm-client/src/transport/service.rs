@@ -1,6 +1,6 @@
 use super::builder::{Settings, TransportBuilder};
 use super::future::{HyperFuture, ResponseFuture};
-use super::redirect::Redirects;
+use crate::redirect::{RedirectHop, RedirectPolicy as Redirects};
 use super::TransportError;
 use bytes::Bytes;
 use http::{Request, Response};
@@ -143,6 +143,7 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let scheme = req.uri().scheme().cloned();
         let authority = req.uri().authority().cloned();
-        HyperFuture::new(self.client.request(req), scheme, authority)
+        let hop = req.extensions().get::<RedirectHop>().map(RedirectHop::hop);
+        HyperFuture::new(self.client.request(req), scheme, authority, hop)
     }
 }
