@@ -278,6 +278,26 @@ impl<S, B> Attempts<S, B> {
     }
 }
 
+impl<S, B> Attempts<S, B> {
+    /// The instant an inner refusal names, when it is past the deadline.
+    fn refused_past_deadline(&self, err: &(dyn StdError + 'static)) -> Option<Instant> {
+        let refused_until = self.config.policy.refused_until?;
+        let deadline = self.deadline?;
+        refused_until(err).filter(|at| *at > deadline)
+    }
+}
+
+/// The outcome a retry was for, returned with `info` because the retry did not happen.
+fn give_back<R>(last: Last<R>, info: RetryInfo) -> Result<Response<R>, RetryError> {
+    match last {
+        Last::Response(mut res) => {
+            res.extensions_mut().insert(info);
+            Ok(res)
+        }
+        Last::Error(err) => Err(RetryError::service(err, info)),
+    }
+}
+
 /// `now + wait`, saturating far in the future instead of overflowing.
 fn after(now: Instant, wait: Duration) -> Instant {
     now.checked_add(wait)
@@ -322,12 +342,29 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
-                    let result = ready!(future.poll(cx));
-                    this.info.count_attempt();
+                    let result: Result<Response<R>, BoxError> = match future.poll(cx) {
+                        Poll::Ready(result) => result.map_err(Into::into),
+                        Poll::Pending => {
+                            // NOTE: the retry is under way: what it retries is not needed.
+                            *this.last = None;
+                            return Poll::Pending;
+                        }
+                    };
                     let attempts = this
                         .attempts
                         .as_mut()
                         .expect("a called future has its attempts");
+                    if let (Err(err), Some(last)) = (&result, this.last.take()) {
+                        if let Some(retry_at) = attempts.refused_past_deadline(&**err) {
+                            // NOTE: the retry never started; what it was retrying comes back.
+                            this.info.unplan_last();
+                            this.info.stop(StopReason::DeadlineExceeded { retry_at });
+                            this.state.set(State::Done);
+                            this.attempts.take();
+                            return Poll::Ready(give_back(last, std::mem::take(this.info)));
+                        }
+                    }
+                    this.info.count_attempt();
                     let deadline = attempts.deadline;
                     match result {
                         Ok(mut res) => {
@@ -353,7 +390,6 @@ where
                             }
                         }
                         Err(err) => {
-                            let err: BoxError = err.into();
                             match attempts.decide(Outcome::Error(&*err), this.info) {
                                 None => {
                                     this.state.set(State::Done);
@@ -411,11 +447,7 @@ where
                         this.attempts.take();
                         let info = std::mem::take(this.info);
                         return Poll::Ready(match this.last.take() {
-                            Some(Last::Response(mut res)) => {
-                                res.extensions_mut().insert(info);
-                                Ok(res)
-                            }
-                            Some(Last::Error(err)) => Err(RetryError::service(err, info)),
+                            Some(last) => give_back(last, info),
                             None => Err(RetryError::service(
                                 "no outcome to return at the deadline".into(),
                                 info,
@@ -431,7 +463,6 @@ where
                             return Poll::Ready(Err(RetryError::service(err, info)));
                         }
                         Poll::Ready(Ok(())) => {
-                            *this.last = None;
                             let future = attempts.call();
                             this.state.set(State::Calling { future });
                         }

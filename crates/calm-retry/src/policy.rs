@@ -3,6 +3,7 @@
 use std::{error::Error as StdError, fmt, time::Duration, time::SystemTime};
 
 use http::{header::HeaderName, Method, Request, StatusCode};
+use tokio::time::Instant;
 
 use crate::{
     backoff::Backoff,
@@ -17,6 +18,10 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 
 /// A test run on an error's source chain.
 pub type ErrorPredicate = fn(&(dyn StdError + 'static)) -> bool;
+
+/// Reads, from an inner service's error, that the attempt was refused before it started and
+/// when it could have started; see [`RetryPolicy::refused_until`].
+pub type RefusedUntil = fn(&(dyn StdError + 'static)) -> Option<Instant>;
 
 /// What [`Retry`](crate::Retry) retries, how often, and how long it waits.
 ///
@@ -118,6 +123,7 @@ pub struct RetryPolicy {
     pub(crate) max_replay_bytes: usize,
     pub(crate) connect_error: ErrorPredicate,
     pub(crate) retryable_error: ErrorPredicate,
+    pub(crate) refused_until: Option<RefusedUntil>,
     pub(crate) wall_clock: fn() -> SystemTime,
 }
 
@@ -148,6 +154,7 @@ impl Default for RetryPolicy {
             max_replay_bytes: DEFAULT_MAX_REPLAY_BYTES,
             connect_error: error::is_connection_refused,
             retryable_error: error::any_error,
+            refused_until: None,
             wall_clock: SystemTime::now,
         }
     }
@@ -576,6 +583,72 @@ impl RetryPolicy {
         self.retryable_error = is_retryable;
         self
     }
+
+    /// Tells the errors of an inner service that refused to *start* an attempt, and when it
+    /// could have started (a rate limiter's "your place is too far away", say). When a retry
+    /// is refused so, with an instant past the request's deadline
+    /// ([`deadline`](Self::deadline) or a [`Deadline`](crate::Deadline) extension), the retry
+    /// did not happen: the outcome it was retrying comes back (a 503 stays a 503) with
+    /// [`StopReason::DeadlineExceeded`](crate::StopReason::DeadlineExceeded) naming that
+    /// instant. Default: none (every error is an attempt's outcome).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use calm_retry::{Backoff, Deadline, RetryInfo, RetryLayer, RetryPolicy, StopReason};
+    /// use http::{Request, Response, StatusCode};
+    /// use tokio::time::Instant;
+    /// use tower::{BoxError, Layer, ServiceExt};
+    ///
+    /// #[derive(Debug)]
+    /// struct TooFar(Instant);
+    /// impl std::fmt::Display for TooFar {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         f.write_str("no place before the deadline")
+    ///     }
+    /// }
+    /// impl std::error::Error for TooFar {}
+    ///
+    /// fn too_far(err: &(dyn std::error::Error + 'static)) -> Option<Instant> {
+    ///     err.downcast_ref::<TooFar>().map(|e| e.0)
+    /// }
+    ///
+    /// let start = Instant::now();
+    /// let mut calls = 0;
+    /// // The first attempt gets a 503; the retry is refused: its place would be at 60 s.
+    /// let backend = tower::service_fn(move |_req: Request<String>| {
+    ///     calls += 1;
+    ///     let first = calls == 1;
+    ///     async move {
+    ///         if first {
+    ///             let mut res = Response::new(String::from("busy"));
+    ///             *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    ///             Ok(res)
+    ///         } else {
+    ///             Err(BoxError::from(TooFar(start + Duration::from_secs(60))))
+    ///         }
+    ///     }
+    /// });
+    /// let policy = RetryPolicy::default().backoff(Backoff::none()).refused_until(too_far);
+    /// let svc = RetryLayer::new(policy).unwrap().layer(backend);
+    ///
+    /// let mut req = Request::new(String::new());
+    /// req.extensions_mut().insert(Deadline::at(start + Duration::from_secs(5)));
+    /// let res = svc.oneshot(req).await.unwrap();
+    /// assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    /// let info = res.extensions().get::<RetryInfo>().unwrap();
+    /// assert_eq!(info.attempts(), 1);
+    /// let retry_at = start + Duration::from_secs(60);
+    /// assert_eq!(info.stop_reason(), &StopReason::DeadlineExceeded { retry_at });
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn refused_until(mut self, refused_until: RefusedUntil) -> Self {
+        self.refused_until = Some(refused_until);
+        self
+    }
+
 
     /// The wall clock that `Retry-After` HTTP-dates are measured from when the response has
     /// no valid `Date` header. For tests.

@@ -8,7 +8,6 @@ use calm_retry::{Deadline, RetryLayer, RetryReason, StopReason};
 use http::{Method, StatusCode};
 use tokio::time::Instant;
 use tokio_test::{assert_pending, assert_ready_ok};
-use tower::Service;
 use tower_test::mock;
 
 use super::{constant, refused};
