@@ -1,5 +1,8 @@
 //! [`BaseUrl`]: where the requests of one API session go.
 
+pub(crate) mod normalize;
+
+use self::normalize::{canonical_escapes, escape_at, hex_value, is_unreserved, HostError};
 use crate::error::{InvalidBaseUrl, InvalidBaseUrlKind as K, ResolveError, ResolveErrorKind};
 use bytes::Bytes;
 use http::uri::{Authority, Parts, PathAndQuery, Scheme};
@@ -15,12 +18,28 @@ use std::sync::Arc;
 ///
 /// # Normalization
 ///
-/// - the scheme and host are lowercased, a default port (`:80` for `http`, `:443` for
-///   `https`) is dropped, an IPv6 literal is written in its canonical form (`[::1]`);
-/// - the path ends in `/` (an empty path becomes `/`); percent-escapes are uppercased
-///   (`%7e` → `%7E`); empty segments (`//`) are kept.
+/// Every spelling of one base URL gives one canonical form, which is what
+/// [`as_str`](BaseUrl::as_str), `Display`, equality and hashing use:
 ///
-/// So equal base URLs are equal keys:
+/// - the scheme is lowercased;
+/// - the host is lowercased; an internationalized name is mapped to punycode by UTS #46 (the
+///   IDNA processing of the WHATWG URL Standard: `bücher.example` → `xn--bcher-kva.example`),
+///   and a name UTS #46 refuses is refused;
+/// - a host that ends in a number is an IPv4 address, read as the WHATWG URL Standard does (1
+///   to 4 parts, each decimal, octal with a leading `0` or hexadecimal with `0x`, the last part
+///   filling the bytes left) and written in dotted-decimal form: `127.1` and `0x7f.0.0.1` are
+///   `127.0.0.1`; one that is not a valid address (`1.2.3.4.5`, `256.0.0.1`, `example.123`)
+///   is refused;
+/// - an IPv6 literal is written in its canonical, compressed, lowercase form (`[::1]`);
+/// - the port loses its leading zeros (`:0443` is 443), and a default port (`:80` for `http`,
+///   `:443` for `https`) or an empty one is dropped;
+/// - in the path, percent-escapes of unreserved characters (letters, digits, `-` `.` `_` `~`)
+///   are decoded (`%7Euser` → `~user`, `%76%31` → `v1`) and the others are uppercased
+///   (`%2f` → `%2F`); empty segments (`//`) are kept; the path ends in `/` (an empty path
+///   becomes `/`).
+///
+/// [`resolve`](BaseUrl::resolve) applies the same equivalences when it compares an absolute
+/// request URI with the base origin and path.
 ///
 /// ```
 /// use calm_client::BaseUrl;
@@ -31,15 +50,29 @@ use std::sync::Arc;
 /// assert_eq!(a.as_str(), "https://api.example.com/v1/");
 /// assert_eq!(a.origin(), "https://api.example.com");
 /// assert_eq!(a.path(), "/v1/");
+///
+/// for spelling in [
+///     "https://api.example.com:0443/%76%31/%7euser",
+///     "https://API.Example.COM/v1/~user/",
+/// ] {
+///     assert_eq!(BaseUrl::parse(spelling).unwrap().as_str(), "https://api.example.com/v1/~user/");
+/// }
+/// let ip = BaseUrl::parse("http://0x7f.1:8080/a%2fb").unwrap();
+/// assert_eq!(ip.as_str(), "http://127.0.0.1:8080/a%2Fb/");
+/// let idn = BaseUrl::parse("https://Bücher.example/v1").unwrap();
+/// assert_eq!(idn.as_str(), "https://xn--bcher-kva.example/v1/");
 /// ```
 ///
 /// # Refused
 ///
-/// A scheme other than `http`/`https`, a missing host, a port that is not 1–65535, userinfo
-/// (`user:pass@` — credentials belong in headers), a query, a fragment, whitespace, characters
-/// that must be percent-encoded, and dot segments (`.`/`..`, also percent-encoded) in the
-/// path. Each refusal is an [`InvalidBaseUrl`] whose [`kind`](InvalidBaseUrl::kind) and
-/// message say which part is wrong and why.
+/// A scheme other than `http`/`https`; a missing host; a host that is not a valid host name,
+/// IPv4 address or bracketed IPv6 address (see above); a port that is not 1–65535 or is written
+/// with more than 16 characters; userinfo (`user:pass@` — credentials belong in headers), also
+/// when the password holds a `/`, `?` or `#`, so a raw `@` in the path is refused as well
+/// (write `%40`); a query; a fragment; whitespace; characters that must be percent-encoded;
+/// and dot segments (`.`/`..`, also percent-encoded) in the path. Each refusal is an
+/// [`InvalidBaseUrl`] whose [`kind`](InvalidBaseUrl::kind) and message say which part is
+/// wrong and why — never repeating a password.
 ///
 /// # Clone
 ///
@@ -143,10 +176,13 @@ impl BaseUrl {
     ///   dropped, so base `https://h/v1/` with `/users?page=2` gives
     ///   `https://h/v1/users?page=2`, and `//evil.example/x` gives `https://h/v1/evil.example/x`
     ///   — a path under the base, never another host. The query is kept as it is.
-    /// - An absolute URI on the base origin (same scheme, host ignoring case, and port,
-    ///   default ports included) passes when its path is under the base path (or is the base
-    ///   path without its trailing `/`), percent-escapes matching in either case; its path is
-    ///   kept exactly and its authority is replaced by the normalized one.
+    /// - An absolute URI on the base origin passes when its path is under the base path (or is
+    ///   the base path without its trailing `/`); its path is kept exactly and its authority is
+    ///   replaced by the normalized one. Origin and path are compared with the equivalences of
+    ///   [normalization](BaseUrl#normalization): scheme and host case, default and zero-padded
+    ///   ports, IPv4 and IPv6 spellings, punycode case, escapes of unreserved characters
+    ///   (`/%76%31/x` is under `/v1/`) and the hex case of other escapes. A port above 65535 is
+    ///   refused ([`InvalidPort`](ResolveErrorKind::InvalidPort)), never read as the default.
     ///
     /// # Dot segments
     ///
@@ -162,8 +198,9 @@ impl BaseUrl {
     ///
     /// [`ResolveError`] with kind [`ForeignOrigin`](ResolveErrorKind::ForeignOrigin),
     /// [`OutsideBasePath`](ResolveErrorKind::OutsideBasePath),
-    /// [`DotSegment`](ResolveErrorKind::DotSegment) or
-    /// [`UserInfo`](ResolveErrorKind::UserInfo).
+    /// [`DotSegment`](ResolveErrorKind::DotSegment),
+    /// [`UserInfo`](ResolveErrorKind::UserInfo) or
+    /// [`InvalidPort`](ResolveErrorKind::InvalidPort).
     ///
     /// ```
     /// use calm_client::{BaseUrl, error::ResolveErrorKind};
@@ -271,25 +308,45 @@ impl BaseUrl {
                 "the absolute URI carries userinfo (`…@`); credentials belong in headers",
             ));
         }
-        if !self.same_origin(scheme, authority) {
+        // NOTE: an `@` in the path may end a password that holds a `/` (`https://u:a/b@h/`):
+        // the message then names neither the authority nor the path.
+        let quiet = path.contains('@');
+        let same = self.same_origin(scheme, authority).map_err(|why| {
+            ResolveError::new(
+                ResolveErrorKind::InvalidPort,
+                if quiet {
+                    format!("the port of the absolute URI {}", why.why())
+                } else {
+                    format!("the port of `{scheme}://{authority}` {}", why.why())
+                },
+            )
+        })?;
+        if !same {
+            let named = if quiet {
+                "the absolute URI's origin".to_owned()
+            } else {
+                format!("`{scheme}://{authority}`")
+            };
             return Err(ResolveError::new(
                 ResolveErrorKind::ForeignOrigin,
                 format!(
-                    "`{scheme}://{authority}` is not the origin of the base URL `{}`; a request \
-                     cannot leave its base origin",
+                    "{named} is not the origin of the base URL `{}`; a request cannot leave \
+                     its base origin",
                     self.as_str()
                 ),
             ));
         }
         let base_path = self.path();
-        let bare = &base_path[..base_path.len() - 1];
-        let under = starts_with_path(path, base_path)
-            || (path.len() == bare.len() && starts_with_path(path, bare));
-        if !under {
+        if !within_base_path(path, base_path) {
+            let named = if quiet {
+                "the absolute URI's path".to_owned()
+            } else {
+                format!("path `{path}`")
+            };
             return Err(ResolveError::new(
                 ResolveErrorKind::OutsideBasePath,
                 format!(
-                    "path `{path}` is not under the base path `{base_path}` of `{}`",
+                    "{named} is not under the base path `{base_path}` of `{}`",
                     self.as_str()
                 ),
             ));
@@ -307,28 +364,44 @@ impl BaseUrl {
         self.build("", path, query).map(Some)
     }
 
-    fn same_origin(&self, scheme: &Scheme, authority: &Authority) -> bool {
+    /// Whether `scheme://authority` is the base origin, with the equivalences the base URL
+    /// itself was normalized by: scheme and host case, default and zero-padded ports, IPv4
+    /// and IPv6 spellings, internationalized names. `Err` when the port is not valid.
+    fn same_origin(
+        &self,
+        scheme: &Scheme,
+        authority: &Authority,
+    ) -> Result<bool, normalize::PortError> {
         let default_port = match scheme.as_str() {
             s if s.eq_ignore_ascii_case("http") => 80,
             s if s.eq_ignore_ascii_case("https") => 443,
-            _ => return false,
+            _ => return Ok(false),
         };
-        if !scheme.as_str().eq_ignore_ascii_case(self.scheme()) {
-            return false;
-        }
-        if authority.port_u16().unwrap_or(default_port) != self.port_or_default() {
-            return false;
-        }
+        // NOTE: not `Authority::port_u16`, which reads `:70000` as no port at all, that is
+        // as the default one.
         let host = authority.host();
+        let port = match authority.as_str().get(host.len()..) {
+            None | Some("") => None,
+            Some(rest) => match rest.strip_prefix(':') {
+                Some(port) => normalize::parse_port(port)?,
+                None => return Ok(false),
+            },
+        };
+        if !scheme.as_str().eq_ignore_ascii_case(self.scheme())
+            || port.unwrap_or(default_port) != self.port_or_default()
+        {
+            return Ok(false);
+        }
         let base_host = self.host();
         if host.eq_ignore_ascii_case(base_host) {
-            return true;
+            return Ok(true);
         }
-        // NOTE: IPv6 literals have several spellings (`[::1]`, `[0:0::1]`).
-        match (parse_ipv6_literal(host), parse_ipv6_literal(base_host)) {
-            (Some(a), Some(b)) => a == b,
-            _ => false,
-        }
+        // NOTE: the slow path, for a host spelled another way than the base host: IPv6
+        // literals (`[0:0::1]`), IPv4 numbers (`127.1`), punycode in uppercase.
+        Ok(match parse_ipv6_literal(host) {
+            Some(addr) => parse_ipv6_literal(base_host) == Some(addr),
+            None => normalize::normalize_host(host).is_ok_and(|h| h == base_host),
+        })
     }
 
     fn check_dot_segments(&self, path: &str) -> Result<(), ResolveError> {
@@ -338,14 +411,21 @@ impl BaseUrl {
         }
         match path.split('/').find(|segment| is_dot_segment(segment)) {
             None => Ok(()),
-            Some(segment) => Err(ResolveError::new(
-                ResolveErrorKind::DotSegment,
-                format!(
-                    "path segment `{segment}` is a dot segment; dot segments are refused so \
-                     that no request can climb out of the base path `{}`",
-                    self.path()
-                ),
-            )),
+            Some(segment) => {
+                let named = if segment.contains('@') {
+                    "a path segment".to_owned()
+                } else {
+                    format!("path segment `{segment}`")
+                };
+                Err(ResolveError::new(
+                    ResolveErrorKind::DotSegment,
+                    format!(
+                        "{named} is a dot segment; dot segments are refused so that no request \
+                         can climb out of the base path `{}`",
+                        self.path()
+                    ),
+                ))
+            }
         }
     }
 
@@ -425,41 +505,22 @@ pub(crate) fn is_dot_segment(segment: &str) -> bool {
     }
 }
 
-/// Whether `path` starts with `base` (a normalized path), the hex digits of percent-escapes
-/// compared in either case: `/a%7e/x` is under `/a%7E/`.
-fn starts_with_path(path: &str, base: &str) -> bool {
-    if path.starts_with(base) {
+/// Whether the request path `path` is under `base` (a canonical base path ending in `/`), or
+/// is `base` without its trailing `/`, once both are in canonical form: the escapes of
+/// unreserved characters decoded, the other escapes' hex digits uppercased. `/%76%31/x` and
+/// `/v1/x` are both under `/v1/`.
+fn within_base_path(path: &str, base: &str) -> bool {
+    let bare = &base[..base.len() - 1];
+    if path.starts_with(base) || path == bare {
         return true;
     }
-    let Some(prefix) = path
-        .as_bytes()
-        .get(..base.len())
-        .filter(|_| base.contains('%'))
-    else {
+    // NOTE: without a `%` the path has no other spelling; the canonical copy is only made
+    // for a path that has escapes and did not match as written.
+    if !path.contains('%') {
         return false;
-    };
-    let mut escape = 0;
-    base.bytes().zip(prefix).all(|(b, &p)| {
-        let same = if escape > 0 {
-            escape -= 1;
-            b.eq_ignore_ascii_case(&p)
-        } else {
-            b == p
-        };
-        if b == b'%' {
-            escape = 2;
-        }
-        same
-    })
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
+    let path = canonical_escapes(path);
+    path.starts_with(base) || path == bare
 }
 
 fn parse_ipv6_literal(host: &str) -> Option<Ipv6Addr> {
@@ -528,90 +589,22 @@ fn parse(input: &str) -> Result<Inner, InvalidBaseUrl> {
                 .into(),
         );
     }
-    if authority.is_empty() {
-        return fail(K::MissingHost, format!("no host after `{scheme_str}://`"));
-    }
-    let (host, port_str) = if let Some(literal) = authority.strip_prefix('[') {
-        let Some(close) = literal.find(']') else {
-            return fail(
-                K::InvalidHost,
-                format!("the IPv6 literal `{authority}` has no closing `]`"),
-            );
+    let (host, port) =
+        match parse_authority(authority, scheme_str) {
+            Ok(parts) => parts,
+            // NOTE: a password holding `/`, `?` or `#` (`https://u:Zm9v/YmFy@h/`, base64 is full
+            // of `/`) ends the authority early, so the `@` is found after it and what looked
+            // like a host or port is part of the secret: it is never echoed.
+            Err(_) if rest[auth_end..].contains('@') => return fail(
+                K::UserInfo,
+                "a base URL cannot carry userinfo (`user:password@`; here the password seems to \
+                 hold a `/`, `?` or `#`); credentials belong in headers (see \
+                 SharedClientBuilder::basic_auth and bearer_auth)"
+                    .into(),
+            ),
+            Err((kind, message)) => return fail(kind, message),
         };
-        let addr = match literal[..close].parse::<Ipv6Addr>() {
-            Ok(addr) => addr,
-            Err(_) => {
-                return fail(
-                    K::InvalidHost,
-                    format!(
-                        "`[{}]` is not an IPv6 address (zone identifiers are not supported)",
-                        &literal[..close]
-                    ),
-                )
-            }
-        };
-        let after = &literal[close + 1..];
-        let port = match after.strip_prefix(':') {
-            Some(port) => Some(port),
-            None if after.is_empty() => None,
-            None => {
-                return fail(
-                    K::InvalidHost,
-                    format!("unexpected `{after}` after the IPv6 literal; expected `:port`"),
-                )
-            }
-        };
-        (format!("[{addr}]"), port)
-    } else {
-        let (host, port) = match authority.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        };
-        if port.is_some_and(|p| p.contains(':')) {
-            return fail(
-                K::InvalidHost,
-                format!("`{authority}` has several `:`; write an IPv6 address in brackets, like `[::1]`"),
-            );
-        }
-        if host.is_empty() {
-            return fail(
-                K::MissingHost,
-                format!("no host before `:` in `{authority}`"),
-            );
-        }
-        if let Some(c) = host
-            .chars()
-            .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')))
-        {
-            let why = if c.is_ascii() {
-                "which is not allowed in a host name"
-            } else {
-                "a non-ASCII character; write an internationalized host in its punycode \
-                 (`xn--…`) form"
-            };
-            return fail(
-                K::InvalidHost,
-                format!("host `{host}` contains {c:?}, {why}"),
-            );
-        }
-        (host.to_ascii_lowercase(), port)
-    };
-    let port = match port_str {
-        // NOTE: an empty port means the default one (RFC 3986 §6.2.3, WHATWG URL).
-        None | Some("") => None,
-        Some(p) => match p.parse::<u16>() {
-            Ok(0) => return fail(K::InvalidPort, "port 0 cannot be connected to".into()),
-            Ok(port) if p.bytes().all(|b| b.is_ascii_digit()) => {
-                (port != default_port).then_some(port)
-            }
-            _ => {
-                return fail(
-                    K::InvalidPort,
-                    format!("port `{p}` is not a number from 1 to 65535"),
-                )
-            }
-        },
-    };
+    let port = port.filter(|&port| port != default_port);
 
     // Query, fragment, path.
     let tail = &rest[auth_end..];
@@ -633,7 +626,23 @@ fn parse(input: &str) -> Result<Inner, InvalidBaseUrl> {
         }
         None => {}
     }
-    let path = normalize_path(&tail[..path_end])
+    // NOTE: `https://svc:Zm9v/YmFy@api.example.com/` is host `svc`, port `Zm9v` (refused
+    // above), but `https://Zm9v/YmFy@api.example.com/` is host `zm9v` with the rest of the
+    // password in its path: a valid URL that would send the secret to the wrong host, and
+    // show it in every `Display`. A base path is an API root; a literal `@` in it is `%40`.
+    if tail[..path_end].contains('@') {
+        return fail(
+            K::UserInfo,
+            "a base path cannot contain a raw `@`: it most likely ends a password that holds a \
+             `/` (`user:pass/word@host`), and credentials belong in headers (see \
+             SharedClientBuilder::basic_auth and bearer_auth); write a literal `@` as `%40`"
+                .into(),
+        );
+    }
+    // NOTE: an `@` after the path (in a query or fragment) may end a password holding a `/`;
+    // then no part of the path is echoed in the message.
+    let quiet = tail.contains('@');
+    let path = normalize_path(&tail[..path_end], quiet)
         .map_err(|(kind, message)| InvalidBaseUrl::new(kind, input, message))?;
 
     let mut serialized = String::with_capacity(scheme_len + 3 + host.len() + 6 + path.len());
@@ -666,8 +675,91 @@ fn parse(input: &str) -> Result<Inner, InvalidBaseUrl> {
     })
 }
 
-/// Checks a base path and returns it with uppercased percent-escapes and a trailing `/`.
-fn normalize_path(path: &str) -> Result<String, (K, String)> {
+/// Splits and normalizes an authority without userinfo: the canonical host and the port.
+fn parse_authority(authority: &str, scheme: &str) -> Result<(String, Option<u16>), (K, String)> {
+    if authority.is_empty() {
+        return Err((K::MissingHost, format!("no host after `{scheme}://`")));
+    }
+    let (host, port_str) = if let Some(literal) = authority.strip_prefix('[') {
+        let Some(close) = literal.find(']') else {
+            return Err((
+                K::InvalidHost,
+                format!("the IPv6 literal `{authority}` has no closing `]`"),
+            ));
+        };
+        let Ok(addr) = literal[..close].parse::<Ipv6Addr>() else {
+            return Err((
+                K::InvalidHost,
+                format!(
+                    "`[{}]` is not an IPv6 address (zone identifiers are not supported)",
+                    &literal[..close]
+                ),
+            ));
+        };
+        let after = &literal[close + 1..];
+        let port = match after.strip_prefix(':') {
+            Some(port) => Some(port),
+            None if after.is_empty() => None,
+            None => {
+                return Err((
+                    K::InvalidHost,
+                    format!("unexpected `{after}` after the IPv6 literal; expected `:port`"),
+                ))
+            }
+        };
+        (format!("[{addr}]"), port)
+    } else {
+        let (host, port) = match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        };
+        if port.is_some_and(|p| p.contains(':')) {
+            return Err((
+                K::InvalidHost,
+                format!(
+                    "`{authority}` has several `:`; write an IPv6 address in brackets, like `[::1]`"
+                ),
+            ));
+        }
+        if host.is_empty() {
+            return Err((
+                K::MissingHost,
+                format!("no host before `:` in `{authority}`"),
+            ));
+        }
+        let host = normalize::normalize_host(host).map_err(|e| {
+            let why = match e {
+                HostError::Char(c) => {
+                    format!("contains {c:?}, which is not allowed in a host name")
+                }
+                HostError::Idna => "is not a valid internationalized domain name: UTS #46 \
+                                    (IDNA) processing refuses it (a disallowed character, \
+                                    invalid punycode, or a label longer than 63 bytes)"
+                    .to_owned(),
+                HostError::Ipv4(why) => format!(
+                    "ends in a number, so it is read as an IPv4 address (WHATWG URL rules), but \
+                     {why}"
+                ),
+            };
+            (K::InvalidHost, format!("host `{host}` {why}"))
+        })?;
+        (host, port)
+    };
+    let port = match port_str.map(normalize::parse_port) {
+        None => None,
+        Some(Ok(port)) => port,
+        Some(Err(why)) => {
+            let shown: String = port_str.unwrap_or_default().chars().take(24).collect();
+            return Err((K::InvalidPort, format!("port `{shown}` {}", why.why())));
+        }
+    };
+    Ok((host, port))
+}
+
+/// Checks a base path and returns it in canonical form: the escapes of unreserved characters
+/// decoded (`%7E` → `~`), the other escapes uppercased (`%2f` → `%2F`), a trailing `/`. When
+/// `quiet`, messages name no part of the path (it may hold the end of a password).
+fn normalize_path(path: &str, quiet: bool) -> Result<String, (K, String)> {
     let mut out = String::with_capacity(path.len() + 2);
     if !path.starts_with('/') {
         out.push('/');
@@ -677,25 +769,30 @@ fn normalize_path(path: &str) -> Result<String, (K, String)> {
     while i < bytes.len() {
         let b = bytes[i];
         if b == b'%' {
-            match (bytes.get(i + 1), bytes.get(i + 2)) {
-                (Some(&hi), Some(&lo)) if hex_value(hi).is_some() && hex_value(lo).is_some() => {
+            if let Some((hi, lo)) = escape_at(bytes, i) {
+                let byte = hi << 4 | lo;
+                if is_unreserved(byte) {
+                    out.push(char::from(byte));
+                } else {
                     out.push('%');
-                    out.push(hi.to_ascii_uppercase() as char);
-                    out.push(lo.to_ascii_uppercase() as char);
-                    i += 3;
-                    continue;
+                    out.push(char::from(bytes[i + 1].to_ascii_uppercase()));
+                    out.push(char::from(bytes[i + 2].to_ascii_uppercase()));
                 }
-                _ => {
-                    let shown: String = path[i..].chars().take(3).collect();
-                    return Err((
-                        K::InvalidPath,
-                        format!(
-                            "malformed percent-escape `{shown}` at byte {i} of the path; `%` must \
-                             be followed by two hex digits"
-                        ),
-                    ));
-                }
+                i += 3;
+                continue;
             }
+            let shown = if quiet {
+                String::new()
+            } else {
+                format!(" `{}`", path[i..].chars().take(3).collect::<String>())
+            };
+            return Err((
+                K::InvalidPath,
+                format!(
+                    "malformed percent-escape{shown} at byte {i} of the path; `%` must be \
+                     followed by two hex digits"
+                ),
+            ));
         }
         let allowed = b.is_ascii_alphanumeric()
             || matches!(
@@ -721,10 +818,15 @@ fn normalize_path(path: &str) -> Result<String, (K, String)> {
         if !allowed {
             // `i` is on a char boundary: every byte before it was ASCII.
             let c = path[i..].chars().next().unwrap_or('\u{fffd}');
+            let shown = if quiet {
+                "a character".to_owned()
+            } else {
+                format!("{c:?}")
+            };
             return Err((
                 K::InvalidPath,
                 format!(
-                    "the path contains {c:?} at byte {i}, which must be percent-encoded in a URL"
+                    "the path contains {shown} at byte {i}, which must be percent-encoded in a URL"
                 ),
             ));
         }
@@ -732,9 +834,14 @@ fn normalize_path(path: &str) -> Result<String, (K, String)> {
         i += 1;
     }
     if let Some(segment) = out.split('/').find(|s| is_dot_segment(s)) {
+        let named = if quiet {
+            "a path segment".to_owned()
+        } else {
+            format!("the path segment `{segment}`")
+        };
         return Err((
             K::DotSegment,
-            format!("the path segment `{segment}` is a dot segment; write the path it stands for"),
+            format!("{named} is a dot segment; write the path it stands for"),
         ));
     }
     if !out.ends_with('/') {

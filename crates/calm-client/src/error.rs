@@ -5,8 +5,10 @@
 //! Behind a [`tower::BoxError`], `downcast_ref::<ResolveError>()` (and so on) tells that this
 //! crate produced the error.
 //!
-//! Messages never repeat secrets: a URL that carries userinfo or a query is shown with those
-//! parts replaced by `***`, and header values are never shown.
+//! Messages, `Display` and `Debug` never repeat secrets: a URL is shown with everything up to
+//! its last `@` (userinfo, even when a password holds a `/`, `?` or `#`), its query and its
+//! fragment replaced by `***`; a part of a URL that might be the end of a password is not
+//! echoed at all; header values are never shown.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -48,9 +50,13 @@ pub enum InvalidBaseUrlKind {
     UnsupportedScheme,
     /// There is no host after `scheme://`.
     MissingHost,
-    /// The host is not a valid host name, IPv4 address or bracketed IPv6 address.
+    /// The host is not a valid host name, IPv4 address or bracketed IPv6 address: a character
+    /// that cannot appear in a host, an internationalized name that UTS #46 (IDNA) refuses, or
+    /// a host that ends in a number (so is an IPv4 address under the WHATWG URL rules) but is
+    /// not a valid IPv4 address (`1.2.3.4.5`, `256.0.0.1`, `example.123`).
     InvalidHost,
-    /// The port is not a number from 1 to 65535.
+    /// The port is not a number from 1 to 65535, or is written with more than 16 characters
+    /// (leading zeros are fine: `:0443` is port 443).
     InvalidPort,
     /// The URL carries userinfo (`user:password@`); credentials belong in headers.
     UserInfo,
@@ -119,6 +125,9 @@ pub enum ResolveErrorKind {
     DotSegment,
     /// An absolute URI carries userinfo (`user@host`); credentials belong in headers.
     UserInfo,
+    /// An absolute URI's port is not a number from 1 to 65535 (or is written with more than
+    /// 16 characters). Leading zeros are fine: `:0443` is port 443.
+    InvalidPort,
     /// The reference is not a valid URI reference (only from
     /// [`BaseUrl::resolve_str`](crate::BaseUrl::resolve_str)).
     InvalidReference,
@@ -229,40 +238,43 @@ impl From<InvalidBaseUrl> for BuildError {
     }
 }
 
-/// Replaces userinfo and query of a URL-ish string by `***`, so error messages and logs never
-/// carry the credentials or API keys they may contain.
+/// Replaces what may be a secret in a URL-ish string by `***`: everything between `scheme://`
+/// (or the start) and the last `@`, the query and the fragment.
+///
+/// NOTE: the authority is not trusted to end at the first `/`, `?` or `#`: a password may hold
+/// them (`https://u:Zm9v/YmFy@h/`), so the last `@` anywhere is taken as the end of the
+/// userinfo. A path or query with an `@` is over-redacted, which is the safe side. When a `?`
+/// or `#` comes before that `@`, nothing after the scheme is shown.
 pub(crate) fn redact_url(input: &str) -> String {
-    let mut out = String::with_capacity(input.len());
-    let after_scheme = match input.find("://") {
+    let mut out = String::with_capacity(input.len().min(256) + 8);
+    let rest = match input.find("://") {
         Some(i) => {
             out.push_str(&input[..i + 3]);
-            i + 3
+            &input[i + 3..]
         }
-        None => 0,
+        None => input,
     };
-    let rest = &input[after_scheme..];
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..auth_end];
-    match authority.rfind('@') {
-        Some(at) if after_scheme > 0 => {
+    let rest = match rest.rfind('@') {
+        Some(at) if rest[..at].contains(['?', '#']) => {
             out.push_str("***");
-            out.push_str(&authority[at..]);
+            return out;
         }
-        _ => out.push_str(authority),
-    }
-    let tail = &rest[auth_end..];
-    match tail
-        .find(['?', '#'])
-        .filter(|&i| tail.as_bytes()[i] == b'?')
-    {
-        Some(q) => {
-            out.push_str(&tail[..=q]);
+        Some(at) => {
+            out.push_str("***@");
+            &rest[at + 1..]
+        }
+        None => rest,
+    };
+    match rest.find(['?', '#']) {
+        Some(i) => {
+            out.push_str(&rest[..=i]);
             out.push_str("***");
-            if let Some(h) = tail[q..].find('#') {
-                out.push_str(&tail[q + h..]);
+            // NOTE: keep the `#` that follows a query, so the shape stays readable.
+            if rest.as_bytes()[i] == b'?' && rest[i..].contains('#') {
+                out.push_str("#***");
             }
         }
-        None => out.push_str(tail),
+        None => out.push_str(rest),
     }
     out
 }
@@ -272,11 +284,25 @@ mod tests {
     use super::redact_url;
 
     #[test]
-    fn redacts_userinfo_and_query() {
-        assert_eq!(redact_url("https://u:p@h/x?k=v#f"), "https://***@h/x?***#f");
-        assert_eq!(redact_url("https://h/x"), "https://h/x");
-        assert_eq!(redact_url("h/x?key=1"), "h/x?***");
-        assert_eq!(redact_url("a@b"), "a@b");
-        assert_eq!(redact_url("https://h#a?b"), "https://h#a?b");
+    fn redacts_userinfo_query_and_fragment() {
+        for (input, expected) in [
+            ("https://u:p@h/x?k=v#f", "https://***@h/x?***#***"),
+            ("https://h/x", "https://h/x"),
+            ("h/x?key=1", "h/x?***"),
+            ("a@b", "***@b"),
+            ("u:p@h/v1", "***@h/v1"),
+            ("//u:p@h/v1", "***@h/v1"),
+            ("https://h#a?b", "https://h#***"),
+            (
+                "https://svc:Zm9v/YmFy@api.example.com/v1",
+                "https://***@api.example.com/v1",
+            ),
+            ("https://svc:a?b@h/v1", "https://***"),
+            ("https://svc:a#b@h/v1", "https://***"),
+            ("https://svc:a@b@h/v1", "https://***@h/v1"),
+            ("https://h/v1?email=a@b.example", "https://***"),
+        ] {
+            assert_eq!(redact_url(input), expected, "{input}");
+        }
     }
 }

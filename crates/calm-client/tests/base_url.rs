@@ -42,13 +42,38 @@ const PARSE: &[(&str, Result<&str, P>)] = &[
         Ok("https://[2001:db8::1]/api/"),
     ),
     ("https://h/a%2fb", Ok("https://h/a%2Fb/")),
+    ("https://h:0443/", Ok("https://h/")),
+    ("https://h:0000000000000443/", Ok("https://h/")),
+    ("http://h:08080/", Ok("http://h:8080/")),
+    ("https://h/%7Euser/%76%31", Ok("https://h/~user/v1/")),
+    ("https://h/%41%2d%2E%5f%7e%7E", Ok("https://h/A-._~~/")),
+    ("https://h/%c3%a9%3a%40", Ok("https://h/%C3%A9%3A%40/")),
+    ("https://127.1/", Ok("https://127.0.0.1/")),
+    ("https://0x7f.0.0.1/", Ok("https://127.0.0.1/")),
+    ("https://0177.0.0.01/", Ok("https://127.0.0.1/")),
+    ("https://2130706433/", Ok("https://127.0.0.1/")),
+    ("http://10.1:8080/", Ok("http://10.0.0.1:8080/")),
+    (
+        "https://bücher.example/v1",
+        Ok("https://xn--bcher-kva.example/v1/"),
+    ),
+    (
+        "https://BÜCHER.example/",
+        Ok("https://xn--bcher-kva.example/"),
+    ),
+    (
+        "https://XN--BCHER-KVA.example/",
+        Ok("https://xn--bcher-kva.example/"),
+    ),
+    ("https://v1.2a.example/", Ok("https://v1.2a.example/")),
     ("https://h/v1//x", Ok("https://h/v1//x/")),
     ("https://h/~user/a-b_c.d/", Ok("https://h/~user/a-b_c.d/")),
     ("https://h/v1.2/...", Ok("https://h/v1.2/.../")),
     (
-        "https://h/p;v=1/@:!$&'()*+,=",
-        Ok("https://h/p;v=1/@:!$&'()*+,=/"),
+        "https://h/p;v=1/:!$&'()*+,=",
+        Ok("https://h/p;v=1/:!$&'()*+,=/"),
     ),
+    ("https://h/%40me", Ok("https://h/%40me/")),
     (
         "https://sub_domain.example.com",
         Ok("https://sub_domain.example.com/"),
@@ -69,11 +94,24 @@ const PARSE: &[(&str, Result<&str, P>)] = &[
     ("http://:8080/", Err(P::MissingHost)),
     ("https://user:pw@h/", Err(P::UserInfo)),
     ("https://token@h/", Err(P::UserInfo)),
+    ("https://h/@me", Err(P::UserInfo)),
+    ("https://svc:Zm9v/YmFy@h/v1", Err(P::UserInfo)),
+    ("https://Zm9v/YmFy@h/v1", Err(P::UserInfo)),
+    ("https://svc:Zm9v?YmFy@h/v1", Err(P::UserInfo)),
+    ("https://svc:Zm9v#YmFy@h/v1", Err(P::UserInfo)),
     ("https://h/v1?key=1", Err(P::Query)),
     ("https://h?", Err(P::Query)),
     ("https://h/v1#top", Err(P::Fragment)),
     ("https://h:0/", Err(P::InvalidPort)),
     ("https://h:65536/", Err(P::InvalidPort)),
+    ("https://h:70000/", Err(P::InvalidPort)),
+    ("https://h:00000000000000443/", Err(P::InvalidPort)),
+    (
+        "https://h:000000000000000000000000000000443/",
+        Err(P::InvalidPort),
+    ),
+    ("https://h:99999999999999999999/", Err(P::InvalidPort)),
+    ("https://h:000/", Err(P::InvalidPort)),
     ("https://h:+80/", Err(P::InvalidPort)),
     ("https://h:http/", Err(P::InvalidPort)),
     ("https://[::1/", Err(P::InvalidHost)),
@@ -82,7 +120,14 @@ const PARSE: &[(&str, Result<&str, P>)] = &[
     ("https://[::1]x/", Err(P::InvalidHost)),
     ("http://::1/", Err(P::InvalidHost)),
     ("https://exa%6dple.com/", Err(P::InvalidHost)),
-    ("https://bücher.example/", Err(P::InvalidHost)),
+    ("https://xn--a.example/", Err(P::InvalidHost)),
+    ("https://b\u{fffe}cher.example/", Err(P::InvalidHost)),
+    ("https://1.2.3.4.5/", Err(P::InvalidHost)),
+    ("https://256.0.0.1/", Err(P::InvalidHost)),
+    ("https://1.16777216/", Err(P::InvalidHost)),
+    ("https://0x100000000/", Err(P::InvalidHost)),
+    ("https://example.123/", Err(P::InvalidHost)),
+    ("https://08.0.0.1/", Err(P::InvalidHost)),
     ("https://h!/", Err(P::InvalidHost)),
     ("https://h/a<b", Err(P::InvalidPath)),
     ("https://h/é", Err(P::InvalidPath)),
@@ -226,6 +271,107 @@ const RESOLVE: &[(&str, &str, Result<&str, R>)] = &[
         "https://h/a%7e/x",
         Err(R::OutsideBasePath),
     ),
+    // Equivalent spellings of the base origin and path (issue 15), and ports.
+    (
+        "https://api.example.com/v1/",
+        "https://API.example.com/%76%31/x",
+        Ok("https://api.example.com/%76%31/x"),
+    ),
+    (
+        "https://api.example.com/v1/",
+        "https://api.example.com/v%31",
+        Ok("https://api.example.com/v%31"),
+    ),
+    (
+        "https://h/~user/",
+        "https://h/%7Euser/x",
+        Ok("https://h/%7Euser/x"),
+    ),
+    (
+        "https://h/a%2Fb/",
+        "https://h/a%2fb/x",
+        Ok("https://h/a%2fb/x"),
+    ),
+    (
+        "https://h/a%2Fb/",
+        "https://h/a/b/x",
+        Err(R::OutsideBasePath),
+    ),
+    (
+        "https://h/a/b/",
+        "https://h/a%2Fb/x",
+        Err(R::OutsideBasePath),
+    ),
+    ("https://h/v1/", "https://h/V1/x", Err(R::OutsideBasePath)),
+    (
+        "https://h/v1/",
+        "https://h/%2576%2531/x",
+        Err(R::OutsideBasePath),
+    ),
+    ("https://h/v1/", "https://h:0443/v1/x", Ok("https://h/v1/x")),
+    (
+        "https://h/v1/",
+        "https://h:0000000000000443/v1/x",
+        Ok("https://h/v1/x"),
+    ),
+    ("http://h:8080/", "http://h:08080/x", Ok("http://h:8080/x")),
+    ("https://h/v1/", "https://h:70000/v1/x", Err(R::InvalidPort)),
+    ("https://h/v1/", "https://h:65979/v1/x", Err(R::InvalidPort)),
+    (
+        "https://h/v1/",
+        "https://h:8443/v1/x",
+        Err(R::ForeignOrigin),
+    ),
+    (
+        "https://h/v1/",
+        "https://h:00000000000000000443/v1/x",
+        Err(R::InvalidPort),
+    ),
+    ("http://h/", "http://h:70000/x", Err(R::InvalidPort)),
+    ("http://h:4464/", "http://h:70000/x", Err(R::InvalidPort)),
+    (
+        "https://127.0.0.1/v1/",
+        "https://127.1/v1/x",
+        Ok("https://127.0.0.1/v1/x"),
+    ),
+    (
+        "https://127.1/v1/",
+        "https://0x7f.0.0.1/v1/x",
+        Ok("https://127.0.0.1/v1/x"),
+    ),
+    (
+        "https://127.0.0.1/",
+        "https://127.0.0.2/x",
+        Err(R::ForeignOrigin),
+    ),
+    (
+        "https://bücher.example/v1",
+        "https://XN--BCHER-KVA.example/v1/x",
+        Ok("https://xn--bcher-kva.example/v1/x"),
+    ),
+    (
+        "https://bücher.example/v1",
+        "https://bucher.example/v1/x",
+        Err(R::ForeignOrigin),
+    ),
+    // Equivalent spellings never hide a dot segment.
+    (
+        "https://h/v1/",
+        "https://h/%76%31/%2e%2e/admin",
+        Err(R::DotSegment),
+    ),
+    (
+        "https://h/v1/",
+        "https://h/%76%31/.%2E/x",
+        Err(R::DotSegment),
+    ),
+    (
+        "https://h/v1/",
+        "https://h/%76%31/%2E./x",
+        Err(R::DotSegment),
+    ),
+    ("https://h/v1/", "https://h/%76%31/%2e", Err(R::DotSegment)),
+    ("https://h/~u/", "/%2e%2e/%7Eu/x", Err(R::DotSegment)),
     // Another origin.
     (
         "https://h/v1/",
@@ -386,11 +532,72 @@ fn equal_base_urls_are_equal_keys() {
         "https://api.example.com/v1/",
         "HTTPS://api.EXAMPLE.com/v1",
         "https://api.example.com:/v1",
+        "https://api.example.com:0443/v1",
+        "https://api.example.com:000443/%76%31",
+        "https://api.example.com/v%31/",
     ];
     let set: HashSet<BaseUrl> = spellings.iter().map(|s| s.parse().unwrap()).collect();
     assert_eq!(set.len(), 1);
     let other: BaseUrl = "https://api.example.com/v2".parse().unwrap();
     assert!(!set.contains(&other));
+}
+
+/// Issue 15: every spelling of one API names one base URL, written in its canonical form.
+#[test]
+fn equivalent_spellings_have_one_canonical_form() {
+    let groups: &[(&str, &[&str])] = &[
+        (
+            "https://api.example.com/v1/~user/",
+            &[
+                "https://api.example.com/v1/~user",
+                "https://api.example.com/v1/%7Euser",
+                "https://api.example.com/v1/%7euser/",
+                "https://api.example.com/%76%31/%7E%75%73%65%72",
+                "HTTPS://API.EXAMPLE.COM:443/v1/~user",
+                "https://api.example.com:0443/v1/~user",
+                "https://Api.Example.Com:/v1/~user",
+            ],
+        ),
+        (
+            "https://h/a%2Fb/",
+            &["https://h/a%2fb", "https://h/a%2Fb/", "https://H/%61%2f%62"],
+        ),
+        (
+            "http://127.0.0.1:8080/",
+            &[
+                "http://127.1:8080",
+                "http://0x7f.0.0.1:8080",
+                "http://0x7F.1:08080/",
+                "http://0177.0.0.1:8080",
+                "http://2130706433:8080",
+                "http://127.0.0.1.:8080",
+                "http://127.0.0.1:8080/",
+            ],
+        ),
+        (
+            "https://xn--bcher-kva.example/v1/",
+            &[
+                "https://bücher.example/v1",
+                "https://BÜCHER.EXAMPLE/v1",
+                "https://xn--bcher-kva.example/v1",
+                "https://XN--BCHER-KVA.example:443/%76%31/",
+            ],
+        ),
+    ];
+    for &(canonical, spellings) in groups {
+        let expected = BaseUrl::parse(canonical).unwrap();
+        assert_eq!(
+            expected.as_str(),
+            canonical,
+            "the canonical form is a fixed point"
+        );
+        for spelling in spellings {
+            let base = BaseUrl::parse(spelling).unwrap_or_else(|e| panic!("{spelling}: {e}"));
+            assert_eq!(base.as_str(), canonical, "{spelling}");
+            assert_eq!(base.to_string(), canonical, "{spelling}");
+            assert_eq!(base, expected, "{spelling}");
+        }
+    }
 }
 
 #[test]
@@ -421,7 +628,10 @@ fn error_messages_name_the_part_and_hide_secrets() {
         ("https://h/v1/../v2", "`..`", "\u{0}"),
         ("api.example.com", "http://", "\u{0}"),
         ("https://h/\n", "'\\n'", "\u{0}"),
-        ("https://bücher.example/", "punycode", "\u{0}"),
+        ("https://xn--a.example/", "UTS #46", "\u{0}"),
+        ("https://1.2.3.4.5/", "IPv4", "\u{0}"),
+        ("https://h:70000/", "above 65535", "\u{0}"),
+        ("https://h:00000000000000000443/", "absurdly long", "\u{0}"),
     ];
     for (input, mentions, hides) in cases {
         let message = BaseUrl::parse(input).unwrap_err().to_string();
@@ -448,4 +658,111 @@ fn clones_share_one_allocation() {
     let a = BaseUrl::parse("https://h/v1").unwrap();
     let b = a.clone();
     assert!(std::ptr::eq(a.as_str(), b.as_str()));
+}
+
+/// Ports are numbers: leading zeros are dropped (then the default port is), but a port above
+/// 65535 or a port string longer than 16 characters is refused, never read as the default.
+#[test]
+fn ports_are_numbers_with_leading_zeros_up_to_16_characters() {
+    for (input, expected) in [
+        ("https://h:0443/v1", "https://h/v1/"),
+        ("https://h:0000000000000443/v1", "https://h/v1/"),
+        ("http://h:0080/", "http://h/"),
+        ("http://h:08080/", "http://h:8080/"),
+        ("https://h:065535/", "https://h:65535/"),
+    ] {
+        assert_eq!(BaseUrl::parse(input).unwrap().as_str(), expected, "{input}");
+    }
+    for input in [
+        "https://h:70000/",
+        "https://h:65536/",
+        "https://h:00000000000000443/",
+        "https://h:000000000000000000000000000000000000000000000000000000443/",
+        "https://h:99999999999999999999999/",
+    ] {
+        let err = BaseUrl::parse(input).unwrap_err();
+        assert_eq!(err.kind(), P::InvalidPort, "{input}");
+    }
+}
+
+/// `resolve` compares the port of an absolute request URI with the same numeric rules.
+#[test]
+fn request_ports_use_the_same_numeric_rules() {
+    let base = BaseUrl::parse("https://h/v1").unwrap();
+    for (reference, expected) in [
+        ("https://h:0443/v1/x", Ok("https://h/v1/x")),
+        ("https://h:0000000000000443/v1/x", Ok("https://h/v1/x")),
+        ("https://h:70000/v1/x", Err(R::InvalidPort)),
+        ("https://h:65979/v1/x", Err(R::InvalidPort)),
+        ("https://h:00000000000000000443/v1/x", Err(R::InvalidPort)),
+        ("https://h:8443/v1/x", Err(R::ForeignOrigin)),
+    ] {
+        let got = base.resolve(&reference.parse().unwrap());
+        assert_eq!(
+            got.as_ref().map(written).map_err(|e| e.kind()),
+            expected.map(str::to_owned),
+            "{reference}"
+        );
+        let got = base.resolve_str(reference);
+        assert_eq!(
+            got.as_ref().map(written).map_err(|e| e.kind()),
+            expected.map(str::to_owned),
+            "{reference}"
+        );
+    }
+}
+
+/// `resolve` compares an absolute URI with the base origin and path under the same
+/// equivalences as normalization, and no spelling hides a dot segment.
+#[test]
+fn absolute_uris_use_the_same_equivalences() {
+    let cases: &[(&str, &str, Result<&str, R>)] = &[
+        (
+            "https://api.example.com/v1/",
+            "https://API.example.com/%76%31/x",
+            Ok("https://api.example.com/%76%31/x"),
+        ),
+        ("https://h/~u/", "https://h/%7eu/x", Ok("https://h/%7eu/x")),
+        (
+            "https://127.0.0.1/v1/",
+            "https://127.1/v1/x",
+            Ok("https://127.0.0.1/v1/x"),
+        ),
+        (
+            "https://127.0.0.1/v1/",
+            "https://0x7f.0.0.1/v1/x",
+            Ok("https://127.0.0.1/v1/x"),
+        ),
+        (
+            "https://xn--bcher-kva.example/v1/",
+            "https://XN--BCHER-KVA.example/v1/x",
+            Ok("https://xn--bcher-kva.example/v1/x"),
+        ),
+        ("https://h/v1/", "https://h/V1/x", Err(R::OutsideBasePath)),
+        (
+            "https://h/v1/",
+            "https://h/%76%31/%2e%2e/x",
+            Err(R::DotSegment),
+        ),
+        (
+            "https://h/v1/",
+            "https://h/%76%31/%2E./x",
+            Err(R::DotSegment),
+        ),
+        (
+            "https://h/v1/",
+            "https://h/%76%31/.%2e/x",
+            Err(R::DotSegment),
+        ),
+        ("https://h/v1/", "https://h/%76%31/..", Err(R::DotSegment)),
+    ];
+    for &(base, reference, expected) in cases {
+        let base = BaseUrl::parse(base).unwrap();
+        let got = base.resolve(&reference.parse().unwrap());
+        assert_eq!(
+            got.as_ref().map(written).map_err(|e| e.kind()),
+            expected.map(str::to_owned),
+            "{base} + {reference}"
+        );
+    }
 }

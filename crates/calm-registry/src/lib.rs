@@ -10,8 +10,9 @@
 //! - The factory runs **exactly once per key**, even when many threads ask for a new key at the
 //!   same moment; callers asking for other keys are not blocked while it runs.
 //! - A hit takes only a read lock and does not allocate: base URLs are looked up by reference,
-//!   and a spelling that was seen before (`"https://API.example.com:443/v1"`) is found without
-//!   parsing it again.
+//!   and a spelling that was seen before (`"https://API.example.com:443/v1"`; the first
+//!   [`MAX_SPELLINGS_PER_KEY`] of each base URL are remembered, see [Memory](#memory)) is found
+//!   without parsing it again.
 //! - Cloning a `Registry` shares it.
 //!
 //! # Example
@@ -41,9 +42,12 @@
 //!
 //! Entries stay until [`remove`](Registry::remove)d. Each costs the service itself, one
 //! [`BaseUrl`] (a shared string), one `Arc` cell and a hash-map slot — roughly 100 bytes plus the
-//! URL — and each distinct *spelling* looked up by `&str` keeps one more small alias entry
-//! (the spelling's bytes plus an `Arc` clone), so that the next lookup of that spelling does not
-//! parse or allocate.
+//! URL. The first few distinct *spellings* of each base URL looked up by `&str` (at most
+//! [`MAX_SPELLINGS_PER_KEY`], each up to [`MAX_SPELLING_LEN`] bytes) keep one small alias entry
+//! each (the spelling's bytes plus an `Arc` clone), so that the next lookup of that spelling
+//! does not parse or allocate. Further spellings are not remembered: a lookup with one of them
+//! parses and normalizes the string, then finds the entry under a read lock. So the memory a
+//! registry uses is bounded by its number of entries, however many spellings it is asked with.
 //!
 //! # Feature flags
 //!
@@ -60,6 +64,12 @@ mod key;
 pub use key::RegistryKey;
 
 type Cell<S> = Arc<OnceLock<S>>;
+
+/// The most spellings of one base URL a [`Registry`] remembers (see [Memory](crate#memory)).
+pub const MAX_SPELLINGS_PER_KEY: usize = 8;
+
+/// The longest spelling a [`Registry`] remembers, in bytes (see [Memory](crate#memory)).
+pub const MAX_SPELLING_LEN: usize = 2048;
 type Factory<S> = dyn Fn(&BaseUrl) -> S + Send + Sync;
 
 /// One shared service per normalized base URL.
@@ -79,9 +89,15 @@ struct Inner<S> {
 }
 
 struct Maps<S> {
-    entries: HashMap<BaseUrl, Cell<S>>,
+    entries: HashMap<BaseUrl, Entry<S>>,
     // NOTE: spellings already seen, so a `&str` hit needs neither parsing nor allocation.
+    // Bounded: at most `MAX_SPELLINGS_PER_KEY` per entry, counted in `Entry::spellings`.
     aliases: HashMap<Box<str>, (BaseUrl, Cell<S>)>,
+}
+
+struct Entry<S> {
+    cell: Cell<S>,
+    spellings: usize,
 }
 
 impl<S> Registry<S>
@@ -182,11 +198,13 @@ where
         let base = base.to_base_url()?;
         let mut maps = self.write();
         let removed = maps.entries.remove(&base);
-        if let Some(cell) = &removed {
-            maps.aliases
-                .retain(|_, (_, alias)| !Arc::ptr_eq(alias, cell));
+        if let Some(entry) = &removed {
+            if entry.spellings > 0 {
+                maps.aliases
+                    .retain(|_, (_, alias)| !Arc::ptr_eq(alias, &entry.cell));
+            }
         }
-        Ok(removed.and_then(|cell| cell.get().cloned()))
+        Ok(removed.and_then(|entry| entry.cell.get().cloned()))
     }
 
     /// The number of base URLs with an entry.
@@ -226,13 +244,32 @@ where
         self.read().entries.keys().cloned().collect()
     }
 
+    /// How many spellings the registry remembers, over all its entries; at most
+    /// [`MAX_SPELLINGS_PER_KEY`] times [`len`](Registry::len).
+    ///
+    /// ```
+    /// let registry = calm_registry::Registry::new(|base| base.to_string());
+    /// for port in ["", ":443", ":0443", ":00443"] {
+    ///     registry.get(&format!("https://api.example.com{port}/v1"))?;
+    /// }
+    /// assert_eq!(registry.len(), 1);
+    /// assert_eq!(registry.cached_spellings(), 4);
+    /// # Ok::<(), calm_client::InvalidBaseUrl>(())
+    /// ```
+    pub fn cached_spellings(&self) -> usize {
+        self.read().aliases.len()
+    }
+
     fn find<K>(&self, key: &K) -> Found<S>
     where
         K: RegistryKey + ?Sized,
     {
         let maps = self.read();
         let hit = match key.as_base_url() {
-            Some(base) => maps.entries.get_key_value(base),
+            Some(base) => maps
+                .entries
+                .get_key_value(base)
+                .map(|(base, entry)| (base, &entry.cell)),
             None => maps
                 .aliases
                 .get(key.spelling())
@@ -256,11 +293,28 @@ where
         K: RegistryKey + ?Sized,
     {
         let base = key.to_base_url()?;
+        let spelling = key.spelling();
+        let remember = remember_spelling && spelling.len() <= MAX_SPELLING_LEN;
+        {
+            // NOTE: an entry that exists and may take no more spellings is served under the
+            // read lock: a stream of ever new spellings costs parsing, never the write lock.
+            let maps = self.read();
+            if let Some(entry) = maps.entries.get(&base) {
+                if !remember || entry.spellings >= MAX_SPELLINGS_PER_KEY {
+                    return Ok((base, entry.cell.clone()));
+                }
+            }
+        }
         let mut maps = self.write();
-        let cell = maps.entries.entry(base.clone()).or_default().clone();
-        if remember_spelling {
-            maps.aliases
-                .insert(key.spelling().into(), (base.clone(), cell.clone()));
+        let Maps { entries, aliases } = &mut *maps;
+        let entry = entries.entry(base.clone()).or_insert_with(|| Entry {
+            cell: Cell::default(),
+            spellings: 0,
+        });
+        let cell = entry.cell.clone();
+        if remember && entry.spellings < MAX_SPELLINGS_PER_KEY && !aliases.contains_key(spelling) {
+            aliases.insert(spelling.into(), (base.clone(), cell.clone()));
+            entry.spellings += 1;
         }
         Ok((base, cell))
     }

@@ -188,3 +188,116 @@ fn a_panicking_factory_does_not_poison_the_key() {
     );
     assert_eq!(attempts.load(Ordering::SeqCst), 2);
 }
+
+/// Issue 15: every spelling of one API is one key.
+#[test]
+fn twenty_equivalent_spellings_are_one_entry() {
+    let (registry, builds) = counting();
+    let spellings = [
+        "https://api.example.com/v1/~user",
+        "https://api.example.com/v1/%7Euser",
+        "https://api.example.com/v1/%7euser/",
+        "https://api.example.com/%76%31/~user",
+        "https://api.example.com/v%31/%7E%75ser",
+        "HTTPS://API.EXAMPLE.COM/v1/~user",
+        "https://Api.Example.Com/v1/~user/",
+        "https://api.example.com:443/v1/~user",
+        "https://api.example.com:0443/v1/~user",
+        "https://api.example.com:000443/v1/~user",
+        "https://api.example.com:/v1/~user",
+        "hTTpS://api.example.com:443/%76%31/%7e%75%73%65%72/",
+        "https://api.example.com/%76%31/%7E%75%73%65%72",
+        "https://API.example.com:0443/%761/~user",
+        "https://api.EXAMPLE.com/v1/%7euser",
+        "https://api.example.com/%76%31/%7euser/",
+        "https://api.example.com:00443/v%31/~user",
+        "HTTPS://API.EXAMPLE.COM:443/v1/~user/",
+        "https://api.example.com/v1/~%75ser",
+        "https://api.example.com/v1/~us%65r/",
+    ];
+    assert_eq!(spellings.len(), 20);
+    for spelling in spellings {
+        registry.get(spelling).unwrap();
+        // A hit through the remembered spelling too.
+        registry.get(spelling).unwrap();
+    }
+    assert_eq!(registry.len(), 1);
+    assert_eq!(builds.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        registry.keys()[0].as_str(),
+        "https://api.example.com/v1/~user/"
+    );
+
+    for group in [
+        &[
+            "http://127.0.0.1:8080/",
+            "http://127.1:8080",
+            "http://0x7f.0.0.1:08080",
+            "http://2130706433:8080",
+        ][..],
+        &[
+            "https://bücher.example/v1",
+            "https://BÜCHER.example/v1/",
+            "https://xn--bcher-kva.example/v1",
+            "https://XN--BCHER-KVA.example:0443/%76%31",
+        ][..],
+        &[
+            "https://h/a%2fb",
+            "https://h/a%2Fb/",
+            "https://H:443/a%2f%62",
+        ][..],
+    ] {
+        let (registry, builds) = counting();
+        for spelling in group {
+            registry.get(*spelling).unwrap();
+        }
+        assert_eq!(registry.len(), 1, "{group:?}");
+        assert_eq!(builds.load(Ordering::SeqCst), 1, "{group:?}");
+    }
+}
+
+/// The alias cache stays bounded however many spellings a registry is asked with.
+#[test]
+fn many_spellings_keep_the_alias_cache_bounded() {
+    let (registry, builds) = counting();
+    let first = registry.get("https://api.example.com/v1").unwrap();
+    for i in 0..20_000u32 {
+        // Each spelling differs: a zero-padded port and a mix of escaped letters and case.
+        let port = format!("{:0>width$}", 443, width = 3 + (i % 13) as usize);
+        let host: String = "api.example.com"
+            .chars()
+            .enumerate()
+            .map(|(n, c)| {
+                if i >> (n % 16) & 1 == 1 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let spelling = format!("https://{host}:{port}/v1{}", "/".repeat(i as usize % 2));
+        let service = registry.get(&spelling).unwrap();
+        assert!(Arc::ptr_eq(&service, &first));
+    }
+    assert_eq!(registry.len(), 1);
+    assert_eq!(builds.load(Ordering::SeqCst), 1);
+    assert!(
+        registry.cached_spellings() <= calm_registry::MAX_SPELLINGS_PER_KEY,
+        "{} spellings cached",
+        registry.cached_spellings()
+    );
+
+    // Long spellings are served but not remembered.
+    let long = format!("https://api.example.com:{}443/v1", "0".repeat(10));
+    let (fresh, _) = counting();
+    let padded = format!("https://api.example.com/v1/{}", "x".repeat(5000));
+    fresh.get(&padded).unwrap();
+    fresh.get(&padded).unwrap();
+    assert_eq!(fresh.cached_spellings(), 0);
+    assert!(Arc::ptr_eq(&registry.get(&long).unwrap(), &first));
+
+    // `remove` forgets the remembered spellings too.
+    registry.remove("https://api.example.com/v1").unwrap();
+    assert_eq!(registry.cached_spellings(), 0);
+    assert!(registry.is_empty());
+}

@@ -63,7 +63,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use calm_retry::follow_up::{FollowUp, FollowUpError};
+use calm_retry::follow_up::{is_follow_up, FollowUp, FollowUpError};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower::BoxError;
@@ -237,7 +237,15 @@ where
                 res.extensions_mut().insert(FollowUp::new(hop));
                 Ok(res)
             }
-            Err(err) => Err(Box::new(FollowUpError::new(hop, err)) as BoxError),
+            Err(err) => {
+                let err: BoxError = err.into();
+                // NOTE: calm's transport marks its own hop errors already.
+                if is_follow_up(&*err) {
+                    Err(err)
+                } else {
+                    Err(Box::new(FollowUpError::new(hop, err)) as BoxError)
+                }
+            }
         })
     }
 }

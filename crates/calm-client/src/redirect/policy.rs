@@ -7,6 +7,7 @@ use http::{Request, Uri};
 use tower_http::follow_redirect::policy::{Action, Attempt, Limited, Policy};
 
 use super::RedirectHop;
+use crate::base_url::normalize::parse_port;
 
 /// calm's redirect policy (a tower-http [`Policy`]): at most `max` redirects in a row,
 /// credentials dropped for good once a hop leaves the origin, and every follow-up request
@@ -113,7 +114,22 @@ fn same_origin(a: &Uri, b: &Uri) -> bool {
         (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
         _ => false,
     };
-    same_host && a.port_u16().unwrap_or(default_port) == b.port_u16().unwrap_or(default_port)
+    // NOTE: ports read by the base URL's rules, so `:0443` is 443 and `:70000` is no port at
+    // all (not the default one): an unreadable port is never the same origin.
+    let port = |uri: &Uri| match raw_port(uri).map(parse_port) {
+        None | Some(Ok(None)) => Some(default_port),
+        Some(Ok(Some(port))) => Some(port),
+        Some(Err(_)) => None,
+    };
+    same_host && port(a).is_some() && port(a) == port(b)
+}
+
+/// The port as written (`http`'s own reading drops a port it cannot parse as a `u16`).
+fn raw_port(uri: &Uri) -> Option<&str> {
+    let authority = uri.authority()?.as_str();
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let (_, port) = host_port.rsplit_once(':')?;
+    (!port.contains(']')).then_some(port)
 }
 
 #[cfg(test)]
@@ -128,6 +144,7 @@ mod tests {
             ("https://h/a", "https://H:443/b"),
             ("http://h:80/a", "http://h/b"),
             ("http://[::1]:8080/", "http://[::1]:8080/x"),
+            ("https://h/a", "https://h:0443/b"),
         ];
         for (a, b) in same {
             assert!(
@@ -141,6 +158,7 @@ mod tests {
             ("https://h/a", "https://h.evil/a"),
             ("http://h:443/a", "https://h/a"),
             ("https://h/a", "/relative"),
+            ("https://h/a", "https://h:70000/a"),
         ];
         for (a, b) in other {
             assert!(

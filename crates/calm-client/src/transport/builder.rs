@@ -1,6 +1,6 @@
-use crate::redirect::RedirectPolicy;
 use super::service::{Hyper, Transport};
 use super::TransportError;
+use crate::redirect::RedirectPolicy;
 use http_body::Body;
 use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::client::legacy::connect::HttpConnector;

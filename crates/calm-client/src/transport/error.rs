@@ -77,11 +77,11 @@ impl TransportError {
     pub fn is_connect(&self) -> bool {
         self.hop.is_none()
             && matches!(
-            self.kind,
-            TransportErrorKind::Connect
-                | TransportErrorKind::ConnectTimeout
-                | TransportErrorKind::Tls
-        )
+                self.kind,
+                TransportErrorKind::Connect
+                    | TransportErrorKind::ConnectTimeout
+                    | TransportErrorKind::Tls
+            )
     }
 
     /// The redirect hop that failed (1 for the request sent after the first redirect), or
@@ -122,9 +122,11 @@ impl TransportError {
         authority: Option<&Authority>,
     ) -> Self {
         let kind = classify(&error);
-        let target = match (scheme, authority) {
-            (Some(scheme), Some(authority)) => Some(format!("{scheme}://{authority}").into()),
-            (None, Some(authority)) => Some(authority.as_str().into()),
+        // NOTE: never the userinfo of a URI that did not come through a `BaseUrl`.
+        let host_port = authority.map(|a| a.as_str().rsplit('@').next().unwrap_or_default());
+        let target = match (scheme, host_port) {
+            (Some(scheme), Some(host_port)) => Some(format!("{scheme}://{host_port}").into()),
+            (None, Some(host_port)) => Some(host_port.into()),
             _ => None,
         };
         TransportError {

@@ -1,8 +1,8 @@
 //! The future of [`Transport`](super::Transport).
 
-use crate::redirect::RedirectPolicy as Redirects;
 use super::service::Hyper;
 use super::TransportError;
+use crate::redirect::RedirectPolicy as Redirects;
 use calm_retry::follow_up::FollowUp;
 use http::uri::{Authority, Scheme};
 use http::Response;

@@ -11,7 +11,12 @@
 //! - redirects followed by tower-http's
 //!   [`FollowRedirect`](tower_http::follow_redirect::FollowRedirect), at most 10 in a row,
 //!   dropping `Authorization`, `Cookie` and `Proxy-Authorization` from the first hop to
-//!   another origin on (a later hop back to the origin does not get them back either);
+//!   another origin on (a later hop back to the origin does not get them back either), and
+//!   marking what each hop returns so a retry layer above never takes a hop's connect error
+//!   or 429 for the original request's (see [`redirect`](crate::redirect)); set
+//!   [`max_redirects(0)`](TransportBuilder::max_redirects) and use
+//!   [`FollowRedirectLayer`](crate::redirect::FollowRedirectLayer) higher in the stack when
+//!   each hop must pass through other layers (calm's `Client` does, so hops are paced);
 //! - failures as [`TransportError`], whose [`kind`](TransportError::kind) tells a request
 //!   that was never sent (connect, TLS) from one that failed after sending.
 //!

@@ -1,7 +1,7 @@
 use super::builder::{Settings, TransportBuilder};
 use super::future::{HyperFuture, ResponseFuture};
-use crate::redirect::{RedirectHop, RedirectPolicy as Redirects};
 use super::TransportError;
+use crate::redirect::{RedirectHop, RedirectPolicy as Redirects};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
