@@ -452,9 +452,10 @@ fn layers(base: &str) -> LayersStack {
     ServiceBuilder::new()
         .layer(SharedClientLayer::new(base).expect("a valid base URL"))
         .layer(calm::RetryLayer::new(RetryPolicy::default()).expect("a valid policy"))
-        .layer(calm::RateLimitLayer::new(Quota::per_second(nonzero(
-            QUOTA_PER_SECOND,
-        ))))
+        .layer(
+            calm::RateLimitLayer::new(Quota::per_second(nonzero(QUOTA_PER_SECOND)))
+                .server_hints(true),
+        )
         .service(raw_client())
 }
 

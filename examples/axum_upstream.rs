@@ -89,11 +89,10 @@ async fn shed_load(error: BoxError) -> Response {
 }
 
 fn app(state: AppState) -> Router {
-    let inbound = RateLimitLayer::new(Quota::per_second(nz(5)))
-        .max_wait(Duration::from_millis(500))
-        // NOTE: server hints read the responses of the service below, here the app's own;
-        // a handler's 429 or 503 with Retry-After must not pause every inbound request.
-        .server_hints(false);
+    let inbound =
+        RateLimitLayer::new(Quota::per_second(nz(5))).max_wait(Duration::from_millis(500));
+    // NOTE: server hints are off on a bare layer: the responses below are the app's own, and
+    // a handler's 429 or 503 with Retry-After must not pause every inbound request.
     Router::new()
         .route("/users/{id}", get(get_user))
         .with_state(state)

@@ -64,7 +64,10 @@ async fn main() -> Result<(), BoxError> {
             .max_retries(3)
             .backoff(Backoff::exponential(Duration::from_millis(100))),
     )?;
-    let rate_limit = RateLimitLayer::new(Quota::per_second(NonZeroU32::new(10).expect("10")));
+    // NOTE: hints are off on a bare layer (it may guard a server's own routes); this one paces
+    // calls to an upstream API, so it listens to the API's Retry-After and quota headers.
+    let rate_limit =
+        RateLimitLayer::new(Quota::per_second(NonZeroU32::new(10).expect("10"))).server_hints(true);
     let limiter = rate_limit.limiter().clone();
 
     let client = ServiceBuilder::new()

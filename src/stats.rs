@@ -40,6 +40,11 @@ pub struct Stats {
     pub rate_limit_wait: Duration,
     /// Requests that had to wait for the rate limiter.
     pub rate_limit_waits: u64,
+    /// Redirect hops followed (each to the API's origin took its place in the rate limiter).
+    pub redirects: u64,
+    /// Times a server hint (`Retry-After`, quota headers) paused every caller of the rate
+    /// limiter (zero without one).
+    pub server_pauses: u64,
 }
 
 impl Stats {
@@ -55,6 +60,7 @@ pub(crate) struct Recorder {
     attempts: AtomicU64,
     responses_429: AtomicU64,
     errors: AtomicU64,
+    redirects: AtomicU64,
     retries: Mutex<HashMap<RetryReason, u64>>,
 }
 
@@ -68,6 +74,10 @@ impl Recorder {
         if status == Some(http::StatusCode::TOO_MANY_REQUESTS) {
             self.responses_429.fetch_add(1, Relaxed);
         }
+    }
+
+    pub(crate) fn redirect(&self) {
+        self.redirects.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn refused(&self) {
@@ -113,6 +123,8 @@ impl Recorder {
             errors: self.errors.load(Relaxed),
             rate_limit_wait: Duration::ZERO,
             rate_limit_waits: 0,
+            redirects: self.redirects.load(Relaxed),
+            server_pauses: 0,
         }
     }
 }

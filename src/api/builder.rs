@@ -1,10 +1,12 @@
 //! [`ClientBuilder`]: configuration of a [`Client`] and the assembly of its stack.
 
+use super::hops::HopLimit;
 use super::{Client, Shared, Stack};
 use crate::error::{BuildError, BuildErrorKind};
 use crate::stats::Recorder;
 use crate::Body;
 use bytes::Bytes;
+use calm_client::redirect::FollowRedirectLayer;
 use calm_client::transport::{Transport, TransportBuilder, TransportError};
 use calm_client::{IntoBaseUrl, SharedClientBuilder, SharedClientLayer};
 use calm_ratelimit::{Limiter, Quota, RateLimitLayer};
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::limit::ConcurrencyLimitLayer;
 use tower::timeout::TimeoutLayer;
-use tower::{BoxError, Service, ServiceBuilder};
+use tower::{BoxError, Layer, Service, ServiceBuilder};
 
 /// Configures a [`Client`]; see [`Client::builder`].
 ///
@@ -73,6 +75,7 @@ pub struct ClientBuilder {
     timeout: Option<Duration>,
     deadline: Option<Duration>,
     max_in_flight: Option<usize>,
+    max_redirects: Option<usize>,
     transport: TransportBuilder,
 }
 
@@ -93,6 +96,7 @@ impl ClientBuilder {
             timeout: None,
             deadline: None,
             max_in_flight: None,
+            max_redirects: None,
             transport: Transport::builder(),
         }
     }
@@ -207,6 +211,18 @@ impl ClientBuilder {
         self
     }
 
+    /// The most redirects followed in a row (default: the transport's setting, 10); `0`
+    /// returns every redirect as it is.
+    ///
+    /// Redirects are followed inside one attempt, above the transport: every hop to the
+    /// API's origin takes its place in the rate limiter, a hop to another origin does not
+    /// (and never carries the client's credentials), and the retry layer sees the chain as one
+    /// request — once a hop went out, the request counts as sent.
+    pub fn max_redirects(mut self, max: usize) -> Self {
+        self.max_redirects = Some(max);
+        self
+    }
+
     /// Trusts `der` (a DER-encoded certificate) as a root, in addition to the webpki roots.
     /// Used by [`build`](Self::build) only.
     pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
@@ -227,7 +243,14 @@ impl ClientBuilder {
     ///
     /// [`BuildError`]: the first configuration mistake.
     pub fn build(mut self) -> Result<Client, BuildError> {
-        let transport = std::mem::replace(&mut self.transport, Transport::builder())
+        let settings = std::mem::replace(&mut self.transport, Transport::builder());
+        // NOTE: the client follows redirects itself, above the transport (see
+        // `max_redirects`), so the transport's own follower is off.
+        self.max_redirects = self
+            .max_redirects
+            .or(Some(settings.configured_max_redirects()));
+        let transport = settings
+            .max_redirects(0)
             .build::<Body>()
             .map_err(|e| BuildError::new(BuildErrorKind::Transport, e))?;
         self.build_with(transport)
@@ -260,14 +283,16 @@ impl ClientBuilder {
             ));
         }
         let retry = with_facade_predicates(self.retry);
-        let retry_layer = RetryLayer::new(retry.clone())
-            .map_err(|e| BuildError::new(BuildErrorKind::Retry, e))?;
+        let retry_layer =
+            RetryLayer::new(retry).map_err(|e| BuildError::new(BuildErrorKind::Retry, e))?;
 
         let limiter = self.limiter.or_else(|| {
             (!self.quotas.is_empty()).then(|| Limiter::with_quotas(self.quotas.iter().copied()))
         });
         let rate_limit_layer = limiter.clone().map(|limiter| {
-            let mut layer = RateLimitLayer::from_limiter(limiter).server_hints(self.server_hints);
+            let mut layer = RateLimitLayer::from_limiter(limiter)
+                .server_hints(self.server_hints)
+                .host(session.base_url().authority().as_str());
             if let Some(max_wait) = self.max_wait {
                 layer = layer.max_wait(max_wait);
             }
@@ -279,6 +304,16 @@ impl ClientBuilder {
 
         let recorder = Arc::new(Recorder::default());
         let on_attempt = Arc::clone(&recorder);
+        let transport = ServiceBuilder::new()
+            .map_response(|response: Response<ResBody>| response.map(Body::from_response))
+            .map_err(Into::into)
+            .service(transport);
+        // NOTE: hops are paced below the redirect follower, through the same limiter; the
+        // response they end with is read for hints once, by the layer above.
+        let hop_limit = rate_limit_layer
+            .as_ref()
+            .map(|layer| layer.clone().server_hints(false).layer(transport.clone()));
+        let hops = HopLimit::new(transport, hop_limit, Arc::clone(&recorder));
         let stack = ServiceBuilder::new()
             .map_err(BoxError::from)
             .layer(retry_layer)
@@ -290,9 +325,8 @@ impl ClientBuilder {
                 result
             })
             .option_layer(self.timeout.map(TimeoutLayer::new))
-            .map_response(|response: Response<ResBody>| response.map(Body::from_response))
-            .map_err(Into::into)
-            .service(transport);
+            .layer(FollowRedirectLayer::new(self.max_redirects.unwrap_or(10)))
+            .service(hops);
 
         Ok(Client {
             shared: Arc::new(Shared {
@@ -301,7 +335,6 @@ impl ClientBuilder {
                 recorder,
                 limiter,
                 deadline: self.deadline,
-                retry,
             }),
         })
     }
@@ -314,6 +347,14 @@ pub(crate) fn with_facade_predicates(policy: RetryPolicy) -> RetryPolicy {
     policy
         .retryable_error(not_a_rate_limit_refusal)
         .connect_error(never_sent)
+        .refused_until(place_available_at)
+}
+
+/// The rate limiter refused to wait for a place this far away: the attempt never started.
+fn place_available_at(error: &(dyn std::error::Error + 'static)) -> Option<tokio::time::Instant> {
+    sources(error)
+        .find_map(|error| error.downcast_ref::<calm_ratelimit::error::MaxWaitExceeded>())
+        .map(calm_ratelimit::error::MaxWaitExceeded::available_at)
 }
 
 /// Every inner error is worth another attempt except the rate limiter's own refusal, which a
@@ -349,6 +390,7 @@ impl fmt::Debug for ClientBuilder {
             .field("timeout", &self.timeout)
             .field("deadline", &self.deadline)
             .field("max_in_flight", &self.max_in_flight)
+            .field("max_redirects", &self.max_redirects)
             .finish_non_exhaustive()
     }
 }

@@ -2,7 +2,8 @@
 
 use super::{Shared, Stack};
 use crate::Body;
-use calm_retry::RetryPolicy;
+use calm_ratelimit::MaxWait;
+use calm_retry::Deadline;
 use http::{Request, Response};
 use std::fmt;
 use std::future::Future;
@@ -84,7 +85,7 @@ impl ResponseFuture {
                     if let Err(error) = ready!(stack.poll_ready(cx)) {
                         return Poll::Ready(Err(error));
                     }
-                    let request = within_deadline(request.take().ok_or_else(done)?, shared, *ends);
+                    let request = within_deadline(request.take().ok_or_else(done)?, *ends);
                     self.state = State::Called {
                         future: stack.call(request),
                         shared: Arc::clone(shared),
@@ -97,24 +98,13 @@ impl ResponseFuture {
     }
 }
 
-/// Gives the retry layer what is left of the client's deadline once the first place is
-/// taken, so it never begins a wait the deadline would cut short.
-fn within_deadline(
-    mut request: Request<Body>,
-    shared: &Shared,
-    ends: Option<Instant>,
-) -> Request<Body> {
+/// Tells the retry layer the client's deadline, so it never begins a retry (nor a wait) the
+/// deadline would cut short, and returns the last response instead.
+fn within_deadline(mut request: Request<Body>, ends: Option<Instant>) -> Request<Body> {
     if let Some(ends) = ends {
-        let left = ends.saturating_duration_since(Instant::now());
-        let policy = request
-            .extensions()
-            .get::<RetryPolicy>()
-            .unwrap_or(&shared.retry);
-        let left = policy
-            .configured_deadline()
-            .map_or(left, |own| own.min(left));
-        let policy = policy.clone().deadline(left);
-        request.extensions_mut().insert(policy);
+        // NOTE: a place past the deadline is refused at once rather than slept towards.
+        request.extensions_mut().insert(Deadline::at(ends));
+        request.extensions_mut().insert(MaxWait::until(ends));
     }
     request
 }

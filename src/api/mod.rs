@@ -2,6 +2,7 @@
 
 mod builder;
 mod future;
+mod hops;
 
 pub(crate) use builder::with_facade_predicates;
 pub use builder::ClientBuilder;
@@ -11,7 +12,6 @@ use crate::stats::{Recorder, Stats};
 use crate::{Body, RequestBuilder};
 use calm_client::{BaseUrl, IntoBaseUrl, SharedClientLayer};
 use calm_ratelimit::{Limiter, Snapshot};
-use calm_retry::RetryPolicy;
 use http::{Method, Request, Response};
 use std::fmt;
 use std::sync::Arc;
@@ -61,10 +61,15 @@ type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
 ///
 /// Outermost first: the session ([`SharedClientLayer`]: resolve the URI, add default headers)
 /// → the deadline → `Retry` → `RateLimit` → `ConcurrencyLimit` → per-attempt `Timeout` →
-/// transport. Retry sits outside the rate limiter so every retry pays for its place like a
-/// first try; the per-attempt timeout sits inside it so time spent queueing for a place is not
-/// counted against an attempt; the concurrency limit sits inside the rate limiter so a request
-/// holds an in-flight slot only while it is actually sent.
+/// redirects ([`FollowRedirectLayer`](crate::client::redirect::FollowRedirectLayer)) → each
+/// hop → transport. Retry sits outside the rate limiter so every retry pays for its place like
+/// a first try; the per-attempt timeout sits inside it so time spent queueing for a place is
+/// not counted against an attempt; the concurrency limit sits inside the rate limiter, which
+/// takes a place only once the layers below are ready, so a place is never spent waiting for
+/// an in-flight slot. Redirects are followed inside the attempt (the retry layer sees the chain
+/// as one request, and once a hop went out the request counts as sent), and every hop to the
+/// API's origin takes its own place in the same rate limiter; a hop to another origin does not
+/// spend the API's quota.
 ///
 /// # Readiness
 ///
@@ -97,7 +102,6 @@ struct Shared {
     recorder: Arc<Recorder>,
     limiter: Option<Limiter>,
     deadline: Option<Duration>,
-    retry: RetryPolicy,
 }
 
 impl Client {
@@ -135,6 +139,7 @@ impl Client {
         if let Some(snapshot) = self.limiter_snapshot() {
             stats.rate_limit_wait = snapshot.total_waited;
             stats.rate_limit_waits = snapshot.waits;
+            stats.server_pauses = snapshot.pauses;
         }
         stats
     }

@@ -126,3 +126,17 @@ async fn futures_are_send() {
     send(client.clone().oneshot(request)).await.unwrap();
     assert_eq!(backend.count(), 3);
 }
+
+/// One documented default caps both how long the retry layer sleeps on `Retry-After` and how
+/// long a server hint may pause the rate limiter.
+#[test]
+fn the_retry_after_cap_and_the_pause_cap_agree() {
+    assert_eq!(
+        calm::ratelimit::DEFAULT_MAX_PAUSE,
+        calm::retry::DEFAULT_MAX_RETRY_AFTER
+    );
+    assert_eq!(
+        calm::RetryPolicy::default().configured_max_retry_after(),
+        calm::ratelimit::DEFAULT_MAX_PAUSE
+    );
+}

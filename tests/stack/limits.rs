@@ -209,3 +209,65 @@ async fn a_max_wait_refusal_is_an_error_and_is_not_retried() {
     assert_eq!(asked.elapsed(), secs(0));
     assert_eq!(backend.count(), 2);
 }
+
+/// A retry whose place in the rate limiter lies past the deadline is not begun: the 503
+/// comes back with its `RetryInfo`, not as `Elapsed`.
+#[tokio::test(start_paused = true)]
+async fn a_retry_whose_place_lies_past_the_deadline_returns_the_last_response() {
+    let backend = Backend::new([Answer::status(503)]);
+    let client = builder()
+        .rate_limit(per_minute(1))
+        .deadline(secs(5))
+        .build_with(backend.clone())
+        .unwrap();
+
+    let started = Instant::now();
+    let response = client
+        .get("/x")
+        .send()
+        .await
+        .expect("the 503, not an error");
+    assert_eq!(response.status(), 503);
+    let info = response.retry_info().unwrap();
+    assert_eq!(info.attempts(), 1);
+    assert!(info.retries().is_empty(), "{:?}", info.retries());
+    assert!(
+        matches!(info.stop_reason(), StopReason::DeadlineExceeded { .. }),
+        "{:?}",
+        info.stop_reason()
+    );
+    assert!(started.elapsed() <= secs(5));
+    assert_eq!(backend.count(), 1);
+    // The retry's place was given back: the next request gets the place at 60 s.
+    assert_eq!(client.limiter_snapshot().unwrap().queued, 0);
+}
+
+/// `rate_limit(2/s).max_in_flight(1)` with a slow first response: the requests that waited
+/// for the in-flight slot still go out 500 ms apart, never at one instant.
+#[tokio::test(start_paused = true)]
+async fn waiting_for_an_in_flight_slot_spends_no_place() {
+    let backend = Backend::new([Answer::ok().delay(secs(3)), Answer::ok()]);
+    let client = builder()
+        .rate_limit(per_second(2))
+        .max_in_flight(1)
+        .build_with(backend.clone())
+        .unwrap();
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.get(&format!("/job/{i}")).send().await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().status(), 200);
+    }
+    let arrivals: Vec<_> = backend.arrivals().iter().map(|a| a.at).collect();
+    assert_eq!(arrivals.len(), 4);
+    for pair in arrivals.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= ms(500),
+            "two requests {:?} apart",
+            pair[1] - pair[0]
+        );
+    }
+}

@@ -15,8 +15,45 @@
 //!   with `Retry-After` and quota headers in a chosen [`QuotaHeaders`] style.
 //! - **TLS mode**: HTTPS with a self-signed certificate made at start-up, so the https path is
 //!   tested with no network ([`MockApi::root_certificate_der`]).
-//! - **Observation**: a log of every request ([`RecordedRequest`]: method, URI, headers,
-//!   body, arrival time on `tokio::time::Instant`) and a count of TCP connections accepted.
+//! - **Observation**: a log of the requests ([`RecordedRequest`]: method, URI, headers,
+//!   body, arrival time on `tokio::time::Instant`), an exact count of every request and a
+//!   count of TCP connections accepted.
+//!
+//! # The request log
+//!
+//! A request is recorded as soon as its head has been read: before it uses up a scripted
+//! reply or a quota place, so a client that hangs up at once is still in the log. Its body is
+//! filled in once read, before it is answered.
+//!
+//! The log is bounded, so a long run in one process measures the client, not the mock:
+//!
+//! | setting | default | |
+//! |---|---|---|
+//! | [`log_limit`](MockApiBuilder::log_limit) | [`DEFAULT_LOG_LIMIT`] (10,000) | the most recent requests kept; older ones are dropped |
+//! | [`record_bodies`](MockApiBuilder::record_bodies) | on | keep request bodies in the log |
+//!
+//! An entry is a compact copy of the request head (about 150 bytes for a small request) plus
+//! its body, so the default log stays under a few MB however long the run, unless the
+//! bodies are big. [`MockApi::request_count`] is exact whatever the limit.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+//! use calm_mock::MockApi;
+//!
+//! // A long load test: keep the last 100 heads, no bodies.
+//! let api = MockApi::builder().log_limit(100).record_bodies(false).start().await;
+//! let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+//! for i in 0..150 {
+//!     client.get(api.url(&format!("/v1/items/{i}")).parse().unwrap()).await.unwrap();
+//! }
+//! assert_eq!(api.request_count(), 150);
+//! let kept = api.requests();
+//! assert_eq!(kept.len(), 100);
+//! assert_eq!(kept[0].uri.path(), "/v1/items/50");
+//! # }
+//! ```
 //!
 //! Dropping the [`MockApi`] stops the server and closes its connections.
 //!
@@ -64,6 +101,6 @@ mod server;
 mod tls;
 
 pub use quota::QuotaHeaders;
-pub use record::RecordedRequest;
+pub use record::{RecordedRequest, DEFAULT_LOG_LIMIT};
 pub use reply::Reply;
 pub use server::{MockApi, MockApiBuilder};

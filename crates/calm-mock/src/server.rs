@@ -6,7 +6,7 @@ use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::body::MockBody;
 use crate::quota::{Admission, QuotaHeaders, QuotaState};
-use crate::record::RecordedRequest;
+use crate::record::{Log, RecordedRequest, DEFAULT_LOG_LIMIT};
 use crate::reply::{Action, Reply};
 
 /// A scripted HTTP API on `127.0.0.1`, for tests, examples and benches.
@@ -36,8 +36,11 @@ use crate::reply::{Action, Reply};
 ///
 /// - **Script** answers per path with [`script`](MockApi::script); unscripted paths answer
 ///   `200 OK` with the body `ok`.
-/// - **Inspect** what arrived with [`requests`](MockApi::requests) (every request is recorded,
-///   body included, before it is answered), [`request_count`](MockApi::request_count) and
+/// - **Inspect** what arrived with [`requests`](MockApi::requests) (every request is recorded
+///   as soon as its head arrives, its body filled in before it is answered; the most recent
+///   [`DEFAULT_LOG_LIMIT`](crate::DEFAULT_LOG_LIMIT) are kept unless
+///   [`log_limit`](MockApiBuilder::log_limit) says otherwise),
+///   [`request_count`](MockApi::request_count) (every request, exactly) and
 ///   [`connections`](MockApi::connections).
 /// - **Quota mode** ([`MockApiBuilder::quota`]) answers `429` with `Retry-After` once a client
 ///   goes faster than the quota; [`count_429`](MockApi::count_429) counts those answers.
@@ -209,9 +212,14 @@ impl MockApi {
         }
     }
 
-    /// Every request received so far, in order of arrival, body included.
+    /// The requests received so far, in order of arrival: every one of them, or the most
+    /// recent [`log_limit`](MockApiBuilder::log_limit) ones (10,000 by default) in a long run.
     ///
-    /// A request is recorded once its body has been read, before it is answered.
+    /// A request is recorded as soon as its head has been read, before it uses up a scripted
+    /// reply, before any [`delay`](Reply::delay), and whatever the client does next (hang up
+    /// included). Its [`body`](RecordedRequest::body) is filled in once read, before the
+    /// request is answered (never, when [`record_bodies`](MockApiBuilder::record_bodies) is
+    /// off). So once a client has its answer, its request is in the log whole.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -230,12 +238,13 @@ impl MockApi {
     /// # }
     /// ```
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        let mut log = lock(&self.shared.log).clone();
-        log.sort_by_key(|(seq, _)| *seq);
-        log.into_iter().map(|(_, r)| r).collect()
+        lock(&self.shared.log).requests()
     }
 
-    /// How many requests have been recorded so far (`requests().len()`).
+    /// How many requests have been received so far: every request whose head the mock read,
+    /// including those answered by the quota, those that got no answer, and those no longer
+    /// kept by [`requests`](MockApi::requests) (which returns them all while the count is
+    /// within the [`log_limit`](MockApiBuilder::log_limit)).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -253,7 +262,7 @@ impl MockApi {
     /// # }
     /// ```
     pub fn request_count(&self) -> usize {
-        lock(&self.shared.log).len()
+        usize::try_from(lock(&self.shared.log).total()).unwrap_or(usize::MAX)
     }
 
     /// How many TCP connections the mock has accepted so far (TLS handshakes that then
@@ -280,8 +289,10 @@ impl MockApi {
         self.shared.connections.load(Ordering::SeqCst)
     }
 
-    /// How many `429 Too Many Requests` the quota has answered so far (scripted 429s are not
-    /// counted).
+    /// How many requests the quota has refused with `429 Too Many Requests` so far (scripted
+    /// 429s are not counted). A request is counted when it is refused, as its head arrives,
+    /// like [`request_count`](MockApi::request_count): a client that hangs up before reading
+    /// its 429 is counted too.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -354,16 +365,31 @@ impl fmt::Debug for MockApi {
 /// assert!(reset > 1_700_000_000);
 /// # }
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 #[must_use]
 pub struct MockApiBuilder {
     tls: bool,
     quota: Option<(u32, Duration)>,
     quota_headers: QuotaHeaders,
+    log_limit: usize,
+    record_bodies: bool,
+}
+
+impl Default for MockApiBuilder {
+    fn default() -> Self {
+        MockApiBuilder {
+            tls: false,
+            quota: None,
+            quota_headers: QuotaHeaders::default(),
+            log_limit: DEFAULT_LOG_LIMIT,
+            record_bodies: true,
+        }
+    }
 }
 
 impl MockApiBuilder {
-    /// The defaults: plain HTTP, no quota.
+    /// The defaults: plain HTTP, no quota, a log of the most recent
+    /// [`DEFAULT_LOG_LIMIT`](crate::DEFAULT_LOG_LIMIT) requests with their bodies.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -488,6 +514,64 @@ impl MockApiBuilder {
         self
     }
 
+    /// How many requests [`MockApi::requests`] keeps: the most recent `limit`;
+    /// [`DEFAULT_LOG_LIMIT`](crate::DEFAULT_LOG_LIMIT) (10,000) by default. `0` keeps none.
+    ///
+    /// [`MockApi::request_count`] counts every request whatever the limit. An entry takes
+    /// about 150 bytes for a small request, plus its body when
+    /// [`record_bodies`](Self::record_bodies) is on, so the default log of a run of any
+    /// length stays under a few MB unless its bodies are big.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use calm_mock::MockApi;
+    ///
+    /// let api = MockApi::builder().log_limit(2).start().await;
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    /// for path in ["/a", "/b", "/c"] {
+    ///     client.get(api.url(path).parse().unwrap()).await.unwrap();
+    /// }
+    /// assert_eq!(api.request_count(), 3); // every request
+    /// let kept: Vec<_> = api.requests().iter().map(|r| r.uri.path().to_owned()).collect();
+    /// assert_eq!(kept, ["/b", "/c"]); // the most recent two
+    /// # }
+    /// ```
+    pub fn log_limit(mut self, limit: usize) -> Self {
+        self.log_limit = limit;
+        self
+    }
+
+    /// Whether [`MockApi::requests`] keeps request bodies; on by default.
+    ///
+    /// Turn it off for long runs with big bodies: the log then holds heads only (about 150
+    /// bytes a request), and [`RecordedRequest::body`] is always empty. Bodies are read
+    /// either way.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use calm_mock::MockApi;
+    ///
+    /// let api = MockApi::builder().record_bodies(false).start().await;
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    /// let req = http::Request::post(api.url("/upload"))
+    ///     .body(String::from("a big payload"))
+    ///     .unwrap();
+    /// client.request(req).await.unwrap();
+    ///
+    /// let r = &api.requests()[0];
+    /// assert_eq!(r.headers["content-length"], "13"); // the head is kept
+    /// assert!(r.body.is_empty()); // the body is not
+    /// # }
+    /// ```
+    pub fn record_bodies(mut self, record: bool) -> Self {
+        self.record_bodies = record;
+        self
+    }
+
     /// Starts the mock on the current tokio runtime.
     ///
     /// # Panics
@@ -538,8 +622,7 @@ impl MockApiBuilder {
         let started = Instant::now();
         let shared = Arc::new(Shared {
             scripts: Mutex::new(HashMap::new()),
-            log: Mutex::new(Vec::new()),
-            next_seq: AtomicU64::new(0),
+            log: Mutex::new(Log::new(self.log_limit, self.record_bodies)),
             connections: AtomicUsize::new(0),
             rejected: AtomicUsize::new(0),
             quota: self
@@ -568,9 +651,9 @@ impl MockApiBuilder {
 #[derive(Debug)]
 struct Shared {
     scripts: Mutex<HashMap<String, VecDeque<Reply>>>,
-    /// (arrival sequence number, request): recorded when the body is in, so out of order.
-    log: Mutex<Vec<(u64, RecordedRequest)>>,
-    next_seq: AtomicU64,
+    /// NOTE: locked before `scripts` and the quota, never after: recording a request and
+    /// using up its reply happen under this one lock, so no one sees one without the other.
+    log: Mutex<Log>,
     connections: AtomicUsize,
     rejected: AtomicUsize,
     quota: Option<QuotaState>,
@@ -583,6 +666,23 @@ impl Shared {
             Some(replies) if replies.len() > 1 => replies.pop_front().unwrap_or_default(),
             Some(replies) => replies.front().cloned().unwrap_or_default(),
             None => Reply::ok(),
+        }
+    }
+}
+
+/// The body of a recorded request as it is read; it lands in the log when reading ends, or
+/// with what arrived of it when the exchange is dropped half-way.
+struct BodyRecord<'a> {
+    shared: &'a Shared,
+    seq: u64,
+    /// `None` when bodies are not recorded.
+    data: Option<BytesMut>,
+}
+
+impl Drop for BodyRecord<'_> {
+    fn drop(&mut self) {
+        if let Some(data) = &self.data {
+            lock(&self.shared.log).fill_body(self.seq, data);
         }
     }
 }
@@ -692,21 +792,30 @@ impl Service<Request<Incoming>> for MockService {
     type Future = ResponseFuture;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        // NOTE: arrival order, quota admission and the scripted reply are all decided here,
-        // synchronously, when the request head arrives.
+        // NOTE: arrival order, the log entry, quota admission and the scripted reply are all
+        // decided here, synchronously, when the request head arrives: hyper may drop the
+        // future below unpolled (a client that hangs up at once), and the request must still
+        // be in the log if it took a quota place or a reply.
         let at = Instant::now();
-        let seq = self.shared.next_seq.fetch_add(1, Ordering::SeqCst);
-        let admission = self.shared.quota.as_ref().map(|q| q.admit(at));
-        let reply = match admission {
-            Some(a) if !a.allowed => None,
-            _ => Some(self.shared.next_reply(req.uri().path())),
+        let (seq, admission, reply, bodies) = {
+            let mut log = lock(&self.shared.log);
+            let seq = log.record(&req, at);
+            let admission = self.shared.quota.as_ref().map(|q| q.admit(at));
+            let reply = match admission {
+                Some(a) if !a.allowed => {
+                    self.shared.rejected.fetch_add(1, Ordering::SeqCst);
+                    None
+                }
+                _ => Some(self.shared.next_reply(req.uri().path())),
+            };
+            (seq, admission, reply, log.records_bodies())
         };
         let shared = Arc::clone(&self.shared);
         let close = Arc::clone(&self.close);
         let mut shutdown = self.shutdown.clone();
         Box::pin(async move {
             tokio::select! {
-                r = answer(&shared, req, seq, at, admission, reply, &close) => r,
+                r = answer(&shared, req, seq, bodies, admission, reply, &close) => r,
                 // NOTE: on HTTP/2 this future runs in its own task, so it must end by itself
                 // when the server stops.
                 _ = shutdown.changed() => Err(io::Error::other("calm-mock: server stopped")),
@@ -719,42 +828,30 @@ async fn answer(
     shared: &Shared,
     req: Request<Incoming>,
     seq: u64,
-    at: Instant,
+    bodies: bool,
     admission: Option<Admission>,
     reply: Option<Reply>,
     close: &Notify,
 ) -> io::Result<Response<MockBody>> {
-    let (parts, mut incoming) = req.into_parts();
-    let mut body = BytesMut::new();
-    let mut failed = None;
+    let mut incoming = req.into_body();
+    let mut body = BodyRecord {
+        shared,
+        seq,
+        data: bodies.then(BytesMut::new),
+    };
     while let Some(frame) = incoming.frame().await {
         match frame {
             Ok(frame) => {
-                if let Some(data) = frame.data_ref() {
+                if let (Some(data), Some(body)) = (frame.data_ref(), body.data.as_mut()) {
                     body.extend_from_slice(data);
                 }
             }
-            Err(e) => {
-                failed = Some(e);
-                break;
-            }
+            Err(e) => return Err(io::Error::other(e)),
         }
     }
-    let record = RecordedRequest {
-        method: parts.method,
-        uri: parts.uri,
-        version: parts.version,
-        headers: parts.headers,
-        body: body.freeze(),
-        at,
-    };
-    lock(&shared.log).push((seq, record));
-    if let Some(e) = failed {
-        return Err(io::Error::other(e));
-    }
+    drop(body);
 
     let Some(reply) = reply else {
-        shared.rejected.fetch_add(1, Ordering::SeqCst);
         let mut response =
             Response::new(MockBody::full(Bytes::from_static(b"too many requests\n")));
         *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;

@@ -138,11 +138,14 @@ fn layer_overhead(c: &mut Criterion) {
 
     let mut bare = noop();
     group.bench_function("noop_service", |b| b.iter(|| drive(&mut bare, &mut cx)));
-    let mut limited = RateLimitLayer::new(huge).layer(noop());
+    let mut limited = RateLimitLayer::new(huge)
+        .server_hints(true)
+        .host("api.example.com")
+        .layer(noop());
     group.bench_function("ratelimit_over_noop", |b| {
         b.iter(|| drive(&mut limited, &mut cx))
     });
-    let mut no_hints = RateLimitLayer::new(huge).server_hints(false).layer(noop());
+    let mut no_hints = RateLimitLayer::new(huge).layer(noop());
     group.bench_function("ratelimit_over_noop_no_hints", |b| {
         b.iter(|| drive(&mut no_hints, &mut cx))
     });

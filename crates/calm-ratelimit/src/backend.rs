@@ -5,6 +5,16 @@
 //! the queue of outstanding tickets under one mutex, so several quotas are admitted
 //! atomically and callers are served in the order they asked.
 //!
+//! # The clock
+//!
+//! A backend reads the time itself, *inside* its critical section ([`InProcess`] reads
+//! [`tokio::time::Instant::now`] after taking its mutex), and never records an instant earlier
+//! than one it recorded before. A caller that waited for the lock is therefore never recorded
+//! as having gone earlier than it did: reading the clock before the lock would let a request
+//! held up by contention be booked into a slot that had already passed, and go closer to the
+//! previous one than the quota allows. Tests drive a backend on paused tokio time
+//! (`tokio::time::pause` and `advance`).
+//!
 //! # Reservations, cancellation and what is refunded
 //!
 //! [`InProcess`] keeps, per quota, the GCRA *theoretical arrival time* (TAT) of everything
@@ -15,27 +25,44 @@
 //! and is final.
 //!
 //! [`release`](Backend::release) of a ticket *before its instant* removes it from the queue
-//! and replays GCRA from the base over the tickets that remain, in their order, as if the
-//! released one had never been asked for. Every ticket behind it therefore moves up (by one
-//! emission interval of the binding quota when the queue is saturated), and the holders whose
-//! instant changed are woken to sleep again until their new instant. Exactly this is refunded:
-//! the released ticket's place in every quota. Nothing else changes: no ticket moves before
-//! the moment it was asked for, before the release happened, or before a server pause ends.
+//! and replays GCRA over the tickets behind it, in their order, as if the released one had
+//! never been asked for. Every ticket behind it therefore moves up (by one emission interval of
+//! the binding quota when the queue is saturated), never later. Exactly this is refunded: the
+//! released ticket's place in every quota. Nothing else changes: no ticket moves before the
+//! moment it was asked for, before the release happened, or before a server pause ends.
 //! A ticket whose instant has passed is not refunded: its slot has elapsed, whether or not the
-//! request went out. A ticket refused for `max_wait` was never taken.
+//! request went out. A ticket refused for its deadline was never taken.
 //!
 //! A server pause ([`pause_until`](Backend::pause_until)) replays the queue the same way with
 //! the pause as a floor: tickets due before the pause ends move to the end of the pause, keep
 //! their order, and stay spaced by the quotas.
 //!
+//! # Who is woken
+//!
+//! Waking is O(1) per admission or cancellation, so a queue of `n` waiters costs O(n)
+//! wake-ups in all, whatever its callers give up. Each ticket remembers the instant its holder
+//! was last told (by [`reserve`](Backend::reserve) or [`check`](Backend::check)) and sleeps
+//! until. A release or a pause moves instants but wakes only:
+//!
+//! - the new *head* of the queue, when the head changed (admitted or released) and its instant
+//!   is now earlier than the one its holder sleeps until: tickets behind it cannot go before it
+//!   anyway, and each is woken in turn when it becomes the head;
+//! - a ticket whose instant has come while its holder sleeps past it (it went due because the
+//!   tickets before it left);
+//! - a ticket that a pause moved past its deadline, so its holder fails at once instead of
+//!   sleeping into the pause.
+//!
+//! A holder whose instant moved *later* (a pause) is not woken: it wakes at the instant it was
+//! told, checks, and sleeps again. So a holder told to wait until `t` must
+//! [`check`](Backend::check) again at `t`, and whenever woken.
+//!
 //! # Writing a backend
 //!
 //! The trait is small and synchronous: every method is a short critical section, and the
 //! waiting itself (a tokio sleep until the ticket's instant) is done by the caller. A store
-//! shared between processes (the planned Redis backend) cannot answer synchronously; it will
-//! come with an asynchronous variant of this trait that the service drives instead. This trait
-//! is the in-process extension point, for example for a backend that also logs or exports
-//! metrics.
+//! shared between processes cannot answer synchronously; it will come with an asynchronous
+//! variant of this trait that the service drives instead. This trait is the in-process
+//! extension point, for example for a backend that also logs or exports metrics.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -49,9 +76,9 @@ use crate::Quota;
 
 /// The state of a limiter: reserve places, release them, pause everyone.
 ///
-/// Every method receives `now` from the caller (tokio's clock), so a backend never reads a
-/// clock itself and tests can drive it with any instants. See the [module docs](self) for the
-/// contract, and [`InProcess`] for the default implementation.
+/// A backend reads tokio's clock itself, inside its critical section, and records instants
+/// that never go backwards (see [the clock](self#the-clock)). See the [module docs](self) for
+/// the contract, and [`InProcess`] for the default implementation.
 ///
 /// # Examples
 ///
@@ -75,27 +102,22 @@ use crate::Quota;
 /// }
 ///
 /// impl Backend for Counting {
-///     fn reserve(
-///         &self,
-///         now: Instant,
-///         deadline: Option<Instant>,
-///         waker: &Waker,
-///     ) -> Result<Ticket, Instant> {
-///         let ticket = self.inner.reserve(now, deadline, waker)?;
+///     fn reserve(&self, deadline: Option<Instant>, waker: &Waker) -> Result<Ticket, Instant> {
+///         let ticket = self.inner.reserve(deadline, waker)?;
 ///         self.reserved.fetch_add(1, Ordering::Relaxed);
 ///         Ok(ticket)
 ///     }
-///     fn check(&self, ticket: &Ticket, now: Instant, waker: &Waker) -> Admission {
-///         self.inner.check(ticket, now, waker)
+///     fn check(&self, ticket: &Ticket, waker: &Waker) -> Admission {
+///         self.inner.check(ticket, waker)
 ///     }
-///     fn release(&self, ticket: &Ticket, now: Instant) {
-///         self.inner.release(ticket, now)
+///     fn release(&self, ticket: &Ticket) {
+///         self.inner.release(ticket)
 ///     }
-///     fn pause_until(&self, until: Instant, now: Instant) {
-///         self.inner.pause_until(until, now)
+///     fn pause_until(&self, until: Instant) -> bool {
+///         self.inner.pause_until(until)
 ///     }
-///     fn state(&self, now: Instant) -> BackendState {
-///         self.inner.state(now)
+///     fn state(&self) -> BackendState {
+///         self.inner.state()
 ///     }
 /// }
 ///
@@ -111,33 +133,34 @@ use crate::Quota;
 /// # }
 /// ```
 pub trait Backend: fmt::Debug + Send + Sync + 'static {
-    /// Reserves the earliest place every quota admits, behind every outstanding ticket.
+    /// Reserves the earliest place every quota admits, behind every outstanding ticket, as of
+    /// the backend's clock read inside its critical section.
     ///
-    /// Returns `Err(instant)` without taking anything when that place is after `deadline`.
-    /// A ticket whose instant is not after `now` is admitted at once; otherwise the backend
-    /// keeps `waker` and wakes it when the ticket's instant changes.
-    fn reserve(
-        &self,
-        now: Instant,
-        deadline: Option<Instant>,
-        waker: &Waker,
-    ) -> Result<Ticket, Instant>;
+    /// Returns `Err(instant)` without taking anything when that place is after `deadline`;
+    /// the deadline is kept with the ticket, and a pause that later moves the ticket past it
+    /// wakes the holder. A ticket whose instant is not after the backend's clock is admitted
+    /// at once; otherwise the backend keeps `waker` and wakes it as the
+    /// [module docs](self#who-is-woken) say.
+    fn reserve(&self, deadline: Option<Instant>, waker: &Waker) -> Result<Ticket, Instant>;
 
     /// Tells whether `ticket`'s instant has come, or until when its holder must wait
-    /// (it may have moved since it was issued). Stores `waker` for later changes.
-    fn check(&self, ticket: &Ticket, now: Instant, waker: &Waker) -> Admission;
+    /// (it may have moved since it was issued). Stores `waker` for later changes, and records
+    /// the instant returned as the one the holder now sleeps until.
+    fn check(&self, ticket: &Ticket, waker: &Waker) -> Admission;
 
     /// Gives back a ticket whose holder no longer wants it. A ticket whose instant has passed
     /// is not refunded.
-    fn release(&self, ticket: &Ticket, now: Instant);
+    fn release(&self, ticket: &Ticket);
 
     /// Admits nobody before `until`. A pause never shortens an earlier, longer one.
-    fn pause_until(&self, until: Instant, now: Instant);
+    ///
+    /// Returns whether the end of the pause moved (`false` for an instant already past or not
+    /// after the pause in force).
+    fn pause_until(&self, until: Instant) -> bool;
 
-    /// What a dashboard needs to know, as of `now`.
-    fn state(&self, now: Instant) -> BackendState;
+    /// What a dashboard needs to know, as of the backend's clock.
+    fn state(&self) -> BackendState;
 }
-
 /// A reserved place: an instant, and an id that only its backend interprets.
 ///
 /// # Examples
@@ -227,7 +250,8 @@ impl BackendState {
 
 /// The default backend: GCRA over every quota at once, in this process.
 ///
-/// See the [module docs](self) for how reservations, releases and pauses work.
+/// See the [module docs](self) for how reservations, releases and pauses work, and who is
+/// woken when.
 ///
 /// # Examples
 ///
@@ -248,6 +272,9 @@ pub struct InProcess {
 /// Ticket id of a place admitted on the spot: it never enters the queue.
 const ON_THE_SPOT: u64 = 0;
 
+/// No deadline.
+const UNBOUNDED: u64 = u64::MAX;
+
 // NOTE: times inside the state are nanoseconds since `origin`; a u64 lasts 584 years.
 #[derive(Debug)]
 struct State {
@@ -255,6 +282,11 @@ struct State {
     queue: VecDeque<Entry>,
     next_id: u64,
     paused_until: u64,
+    /// The latest clock reading: instants are recorded from it, so they never go backwards.
+    now: u64,
+    /// Tickets from this index on have stale instants (and the lanes' tails are stale):
+    /// see `replay_upto`.
+    stale: usize,
     waits: u64,
     waited: u64,
 }
@@ -277,8 +309,15 @@ struct Lane {
 struct Entry {
     id: u64,
     asked: u64,
+    /// The instant the ticket is scheduled for now.
     at: u64,
+    /// The instant its holder was last told, and sleeps until.
+    promised: u64,
+    /// The holder's deadline (`UNBOUNDED` if none).
+    deadline: u64,
     waker: Option<Waker>,
+    /// Every lane's TAT after this ticket, so a replay starts from the first stale ticket.
+    tails: Box<[u128]>,
 }
 
 impl InProcess {
@@ -304,6 +343,8 @@ impl InProcess {
                 queue: VecDeque::new(),
                 next_id: ON_THE_SPOT + 1,
                 paused_until: 0,
+                now: 0,
+                stale: 0,
                 waits: 0,
                 waited: 0,
             }),
@@ -337,28 +378,63 @@ impl InProcess {
         self.origin + Duration::from_nanos(nanos)
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    /// Takes the lock, then reads the clock: see [the clock](self#the-clock).
+    fn lock(&self) -> (MutexGuard<'_, State>, u64) {
         // NOTE: nothing panics while holding the lock (wakers are woken after it is released),
         // and every update leaves the state consistent, so poisoning is ignored.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = self.nanos(Instant::now()).max(st.now);
+        st.now = now;
+        (st, now)
     }
 }
 
 impl State {
-    /// Folds every ticket whose instant has come into the base.
-    fn settle(&mut self, now: u64) {
-        while let Some(front) = self.queue.front() {
+    /// Folds every ticket whose instant has come into the base. A holder sleeping past `now`
+    /// is woken: it may go.
+    fn settle(&mut self, now: u64, wake: &mut Vec<Waker>) {
+        loop {
+            self.replay_upto(0, now);
+            let Some(front) = self.queue.front() else {
+                break;
+            };
             if front.at > now {
                 break;
             }
-            let (at, asked) = (front.at, front.asked);
-            self.queue.pop_front();
+            let Some(entry) = self.queue.pop_front() else {
+                break;
+            };
+            self.stale = self.stale.saturating_sub(1);
             for lane in self.lanes.iter_mut() {
-                lane.base = lane.base.max(u128::from(at)).saturating_add(lane.interval);
+                lane.base = lane
+                    .base
+                    .max(u128::from(entry.at))
+                    .saturating_add(lane.interval);
             }
-            if at > asked {
+            if entry.at > entry.asked {
                 self.waits += 1;
-                self.waited = self.waited.saturating_add(at - asked);
+                self.waited = self.waited.saturating_add(entry.at - entry.asked);
+            }
+            if entry.promised > now {
+                wake.extend(entry.waker);
+            }
+        }
+        if self.queue.is_empty() {
+            self.stale = 0;
+            for lane in self.lanes.iter_mut() {
+                lane.tail = lane.base;
+            }
+        }
+    }
+
+    /// Wakes the head of the queue if it changed (it is not `before`) and may now go earlier
+    /// than its holder was told.
+    fn wake_new_head(&mut self, before: Option<u64>, now: u64, wake: &mut Vec<Waker>) {
+        self.replay_upto(0, now);
+        if let Some(head) = self.queue.front_mut() {
+            if Some(head.id) != before && head.at < head.promised {
+                head.promised = head.at;
+                wake.extend(head.waker.clone());
             }
         }
     }
@@ -379,25 +455,65 @@ impl State {
         }
     }
 
-    /// Replays GCRA from the base over the queue (after a release or a new pause), and settles
-    /// what became due. Returns the wakers of the holders whose instant changed, to be woken
-    /// once the lock is released.
-    fn reschedule(&mut self, now: u64) -> Vec<Waker> {
-        let mut moved = Vec::new();
-        for lane in self.lanes.iter_mut() {
-            lane.tail = lane.base;
+    /// Brings the instants of the tickets up to index `upto` (and the lanes' tails, when that
+    /// is the last) up to date, replaying GCRA over the stale ones.
+    ///
+    /// NOTE: a release only marks the tickets behind it stale; they are replayed when someone
+    /// needs their instants (a check, the head, a new reservation). Replayed later, a
+    /// ticket's instant can only be later than replayed at once (the clock only moves on), so
+    /// this never admits anything earlier, and a queue whose callers give up one after another
+    /// is replayed about once, not once per release.
+    fn replay_upto(&mut self, upto: usize, now: u64) {
+        let len = self.queue.len();
+        if self.stale >= len || self.stale > upto {
+            return;
         }
-        for i in 0..self.queue.len() {
-            let at = self.earliest(now.max(self.queue[i].asked));
+        for (i, lane) in self.lanes.iter_mut().enumerate() {
+            lane.tail = match self.stale.checked_sub(1).and_then(|p| self.queue.get(p)) {
+                Some(before) => before.tails[i],
+                None => lane.base,
+            };
+        }
+        let last = upto.min(len - 1);
+        for k in self.stale..=last {
+            let at = self.earliest(now.max(self.queue[k].asked));
             self.advance(at);
-            let entry = &mut self.queue[i];
-            if entry.at != at {
-                entry.at = at;
-                moved.extend(entry.waker.clone());
+            let (lanes, entry) = (&self.lanes, &mut self.queue[k]);
+            entry.at = at;
+            for (t, lane) in entry.tails.iter_mut().zip(lanes.iter()) {
+                *t = lane.tail;
             }
         }
-        self.settle(now);
-        moved
+        // NOTE: the lanes' tails are the last ticket's TATs only once it is replayed.
+        self.stale = last + 1;
+    }
+
+    /// The lanes' tails after every queued ticket.
+    fn replay_all(&mut self, now: u64) {
+        self.replay_upto(usize::MAX, now);
+        // NOTE: also when nothing was stale: the last tickets may have been released.
+        for (i, lane) in self.lanes.iter_mut().enumerate() {
+            lane.tail = match self.queue.back() {
+                Some(last) => last.tails[i],
+                None => lane.base,
+            };
+        }
+    }
+
+    /// Pauses until `until` and replays the whole queue, waking the holders it moves past
+    /// their deadlines.
+    fn pause(&mut self, until: u64, now: u64, wake: &mut Vec<Waker>) {
+        self.replay_all(now);
+        let before: Vec<u64> = self.queue.iter().map(|e| e.at).collect();
+        self.paused_until = until;
+        self.stale = 0;
+        self.replay_all(now);
+        for (entry, old) in self.queue.iter_mut().zip(before) {
+            if entry.at > entry.deadline && old <= entry.deadline {
+                entry.promised = entry.at;
+                wake.extend(entry.waker.clone());
+            }
+        }
     }
 
     fn find(&self, id: u64) -> Option<usize> {
@@ -406,18 +522,20 @@ impl State {
     }
 }
 
+fn wake_all(wake: Vec<Waker>) {
+    wake.into_iter().for_each(Waker::wake);
+}
+
 impl Backend for InProcess {
-    fn reserve(
-        &self,
-        now: Instant,
-        deadline: Option<Instant>,
-        waker: &Waker,
-    ) -> Result<Ticket, Instant> {
-        let n = self.nanos(now);
-        let mut st = self.lock();
-        st.settle(n);
+    fn reserve(&self, deadline: Option<Instant>, waker: &Waker) -> Result<Ticket, Instant> {
+        let mut wake = Vec::new();
+        let (mut st, n) = self.lock();
+        let head = st.queue.front().map(|e| e.id);
+        st.settle(n, &mut wake);
+        st.wake_new_head(head, n, &mut wake);
+        st.replay_all(n);
         let at = st.earliest(n);
-        if at <= n {
+        let result = if at <= n {
             // NOTE: a ticket behind a queued one is never due at once (the queue's last
             // instant binds it), so the queue is empty here and base may catch up with tail.
             debug_assert!(st.queue.is_empty());
@@ -425,92 +543,125 @@ impl Backend for InProcess {
                 lane.tail = lane.tail.max(u128::from(n)).saturating_add(lane.interval);
                 lane.base = lane.tail;
             }
-            return Ok(Ticket::new(ON_THE_SPOT, now));
-        }
-        if let Some(deadline) = deadline {
-            let at = self.instant(at);
-            if at > deadline {
-                return Err(at);
+            Ok(Ticket::new(ON_THE_SPOT, self.instant(n)))
+        } else {
+            let bound = deadline.map_or(UNBOUNDED, |d| self.nanos(d));
+            if deadline.is_some() && at > bound {
+                Err(self.instant(at))
+            } else {
+                st.advance(at);
+                let id = st.next_id;
+                st.next_id += 1;
+                let tails = st.lanes.iter().map(|l| l.tail).collect();
+                st.queue.push_back(Entry {
+                    id,
+                    asked: n,
+                    at,
+                    promised: at,
+                    deadline: bound,
+                    waker: Some(waker.clone()),
+                    tails,
+                });
+                // NOTE: the queue was replayed whole above: every instant is fresh.
+                st.stale = st.queue.len();
+                Ok(Ticket::new(id, self.instant(at)))
             }
-        }
-        st.advance(at);
-        let id = st.next_id;
-        st.next_id += 1;
-        st.queue.push_back(Entry {
-            id,
-            asked: n,
-            at,
-            waker: Some(waker.clone()),
-        });
+        };
         drop(st);
-        Ok(Ticket::new(id, self.instant(at)))
+        wake_all(wake);
+        result
     }
 
-    fn check(&self, ticket: &Ticket, now: Instant, waker: &Waker) -> Admission {
+    fn check(&self, ticket: &Ticket, waker: &Waker) -> Admission {
         if ticket.id == ON_THE_SPOT {
             return Admission::Admitted;
         }
-        let n = self.nanos(now);
-        let mut st = self.lock();
-        st.settle(n);
-        let Some(i) = st.find(ticket.id) else {
-            return Admission::Admitted;
+        let mut wake = Vec::new();
+        let (mut st, n) = self.lock();
+        let head = st.queue.front().map(|e| e.id);
+        st.settle(n, &mut wake);
+        st.wake_new_head(head, n, &mut wake);
+        let admission = match st.find(ticket.id) {
+            None => Admission::Admitted,
+            Some(i) => {
+                st.replay_upto(i, n);
+                let entry = &mut st.queue[i];
+                match &entry.waker {
+                    Some(w) if w.will_wake(waker) => {}
+                    _ => entry.waker = Some(waker.clone()),
+                }
+                entry.promised = entry.at;
+                Admission::WaitUntil(self.instant(entry.at))
+            }
         };
-        let entry = &mut st.queue[i];
-        match &entry.waker {
-            Some(w) if w.will_wake(waker) => {}
-            _ => entry.waker = Some(waker.clone()),
-        }
-        let at = entry.at;
         drop(st);
-        Admission::WaitUntil(self.instant(at))
+        wake_all(wake);
+        admission
     }
 
-    fn release(&self, ticket: &Ticket, now: Instant) {
+    fn release(&self, ticket: &Ticket) {
         if ticket.id == ON_THE_SPOT {
             return;
         }
-        let n = self.nanos(now);
-        let mut st = self.lock();
-        st.settle(n);
-        let Some(i) = st.find(ticket.id) else {
-            return;
-        };
-        st.queue.remove(i);
-        let moved = st.reschedule(n);
-        drop(st);
-        moved.into_iter().for_each(Waker::wake);
-    }
-
-    fn pause_until(&self, until: Instant, now: Instant) {
-        let (n, u) = (self.nanos(now), self.nanos(until));
-        let mut st = self.lock();
-        st.settle(n);
-        if u <= n || u <= st.paused_until {
-            return;
+        let mut wake = Vec::new();
+        let (mut st, n) = self.lock();
+        let head = st.queue.front().map(|e| e.id);
+        st.settle(n, &mut wake);
+        if let Some(i) = st.find(ticket.id) {
+            st.queue.remove(i);
+            st.stale = st.stale.min(i);
+            // NOTE: only the head is replayed now (to wake it if it may go earlier), and
+            // whatever became due with it; the rest when needed.
+            st.settle(n, &mut wake);
         }
-        st.paused_until = u;
-        let moved = st.reschedule(n);
+        st.wake_new_head(head, n, &mut wake);
         drop(st);
-        moved.into_iter().for_each(Waker::wake);
+        wake_all(wake);
     }
 
-    fn state(&self, now: Instant) -> BackendState {
-        let n = self.nanos(now);
-        let mut st = self.lock();
-        st.settle(n);
+    fn pause_until(&self, until: Instant) -> bool {
+        let mut wake = Vec::new();
+        let (mut st, n) = self.lock();
+        let u = self.nanos(until);
+        let head = st.queue.front().map(|e| e.id);
+        st.settle(n, &mut wake);
+        let moved = u > n && u > st.paused_until;
+        if moved {
+            st.pause(u, n, &mut wake);
+            st.settle(n, &mut wake);
+        }
+        st.wake_new_head(head, n, &mut wake);
+        drop(st);
+        wake_all(wake);
+        moved
+    }
+
+    fn state(&self) -> BackendState {
+        let mut wake = Vec::new();
+        let (mut st, n) = self.lock();
+        let head = st.queue.front().map(|e| e.id);
+        st.settle(n, &mut wake);
+        st.wake_new_head(head, n, &mut wake);
+        st.replay_all(n);
         let mut state = BackendState::new(self.instant(st.earliest(n)));
         state.paused_until = (st.paused_until > n).then(|| self.instant(st.paused_until));
         state.queued = st.queue.len();
         state.waits = st.waits;
         state.total_waited = Duration::from_nanos(st.waited);
+        drop(st);
+        wake_all(wake);
         state
     }
 }
 
 impl fmt::Debug for InProcess {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let queued = self.lock().queue.len();
+        let queued = self
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .queue
+            .len();
         f.debug_struct("InProcess")
             .field("quotas", &self.quotas)
             .field("queued", &queued)
@@ -522,6 +673,9 @@ impl fmt::Debug for InProcess {
 mod tests {
     use super::*;
     use std::num::NonZeroU32;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
 
     fn n(n: u32) -> NonZeroU32 {
         NonZeroU32::new(n).unwrap()
@@ -535,18 +689,51 @@ mod tests {
         Waker::noop()
     }
 
-    #[test]
-    fn spaces_requests_by_the_interval() {
+    /// Moves paused time to `t`.
+    async fn advance_to(t: Instant) {
+        tokio::time::advance(t.saturating_duration_since(Instant::now())).await;
+    }
+
+    #[derive(Default)]
+    struct Counter(AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// `count` wakers, each counting its own wake-ups.
+    fn counters(count: usize) -> Vec<(Arc<Counter>, Waker)> {
+        (0..count)
+            .map(|_| {
+                let c = Arc::new(Counter::default());
+                (Arc::clone(&c), Waker::from(c))
+            })
+            .collect()
+    }
+
+    fn woken(counters: &[(Arc<Counter>, Waker)]) -> Vec<usize> {
+        counters
+            .iter()
+            .enumerate()
+            .filter(|(_, (c, _))| c.0.load(Ordering::SeqCst) > 0)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn spaces_requests_by_the_interval() {
         let b = InProcess::new([Quota::per_second(n(10))]);
         let t0 = b.origin;
         let ats: Vec<_> = (0..4)
-            .map(|_| b.reserve(t0, None, noop()).unwrap().at() - t0)
+            .map(|_| b.reserve(None, noop()).unwrap().at() - t0)
             .collect();
         assert_eq!(ats, [ms(0), ms(100), ms(200), ms(300)]);
     }
 
-    #[test]
-    fn huge_periods_and_bursts_do_not_overflow_into_no_limit() {
+    #[tokio::test(start_paused = true)]
+    async fn huge_periods_and_bursts_do_not_overflow_into_no_limit() {
         // 5 at once, then one every 200 years: interval × (burst - 1) and the TAT after three
         // requests are past u64 nanoseconds.
         let period = Duration::from_secs(200 * 365 * 86_400);
@@ -554,98 +741,249 @@ mod tests {
         let b = InProcess::new([q]);
         let t0 = b.origin;
         for _ in 0..5 {
-            assert_eq!(b.reserve(t0, None, noop()).unwrap().at(), t0);
+            assert_eq!(b.reserve(None, noop()).unwrap().at(), t0);
         }
-        assert_eq!(b.reserve(t0, None, noop()).unwrap().at(), t0 + period);
-        assert_eq!(b.reserve(t0, None, noop()).unwrap().at(), t0 + period * 2);
-        assert!(b.reserve(t0, Some(t0 + ms(1)), noop()).is_err());
+        assert_eq!(b.reserve(None, noop()).unwrap().at(), t0 + period);
+        assert_eq!(b.reserve(None, noop()).unwrap().at(), t0 + period * 2);
+        assert!(b.reserve(Some(t0 + ms(1)), noop()).is_err());
     }
 
-    #[test]
-    fn deadline_refuses_without_taking() {
+    #[tokio::test(start_paused = true)]
+    async fn deadline_refuses_without_taking() {
         let b = InProcess::new([Quota::per_second(n(10))]);
         let t0 = b.origin;
-        b.reserve(t0, None, noop()).unwrap();
-        assert_eq!(b.reserve(t0, Some(t0 + ms(50)), noop()), Err(t0 + ms(100)));
-        assert_eq!(b.reserve(t0, None, noop()).unwrap().at(), t0 + ms(100));
+        b.reserve(None, noop()).unwrap();
+        assert_eq!(b.reserve(Some(t0 + ms(50)), noop()), Err(t0 + ms(100)));
+        assert_eq!(b.reserve(None, noop()).unwrap().at(), t0 + ms(100));
     }
 
-    #[test]
-    fn release_moves_later_tickets_up() {
+    #[tokio::test(start_paused = true)]
+    async fn release_moves_later_tickets_up() {
         let b = InProcess::new([Quota::per_second(n(10))]);
         let t0 = b.origin;
-        let tickets: Vec<_> = (0..4)
-            .map(|_| b.reserve(t0, None, noop()).unwrap())
-            .collect();
-        b.release(&tickets[1], t0 + ms(10));
+        let tickets: Vec<_> = (0..4).map(|_| b.reserve(None, noop()).unwrap()).collect();
+        advance_to(t0 + ms(10)).await;
+        b.release(&tickets[1]);
         assert_eq!(
-            b.check(&tickets[2], t0 + ms(10), noop()),
+            b.check(&tickets[2], noop()),
             Admission::WaitUntil(t0 + ms(100))
         );
         assert_eq!(
-            b.check(&tickets[3], t0 + ms(10), noop()),
+            b.check(&tickets[3], noop()),
             Admission::WaitUntil(t0 + ms(200))
         );
-        assert_eq!(b.state(t0 + ms(10)).next_free, t0 + ms(300));
-        assert_eq!(
-            b.check(&tickets[2], t0 + ms(100), noop()),
-            Admission::Admitted
-        );
+        assert_eq!(b.state().next_free, t0 + ms(300));
+        advance_to(t0 + ms(100)).await;
+        assert_eq!(b.check(&tickets[2], noop()), Admission::Admitted);
     }
 
-    #[test]
-    fn release_after_the_instant_refunds_nothing() {
+    #[tokio::test(start_paused = true)]
+    async fn release_after_the_instant_refunds_nothing() {
         let b = InProcess::new([Quota::per_second(n(10))]);
         let t0 = b.origin;
-        b.reserve(t0, None, noop()).unwrap();
-        let t1 = b.reserve(t0, None, noop()).unwrap();
-        b.release(&t1, t0 + ms(150));
-        assert_eq!(b.state(t0 + ms(150)).next_free, t0 + ms(200));
+        b.reserve(None, noop()).unwrap();
+        let t1 = b.reserve(None, noop()).unwrap();
+        advance_to(t0 + ms(150)).await;
+        b.release(&t1);
+        assert_eq!(b.state().next_free, t0 + ms(200));
     }
 
-    #[test]
-    fn pause_moves_queue_behind_it_in_order() {
+    #[tokio::test(start_paused = true)]
+    async fn pause_moves_queue_behind_it_in_order() {
         let b = InProcess::new([Quota::per_second(n(10))]);
         let t0 = b.origin;
-        let tickets: Vec<_> = (0..3)
-            .map(|_| b.reserve(t0, None, noop()).unwrap())
-            .collect();
-        b.pause_until(t0 + ms(1000), t0 + ms(50));
+        let tickets: Vec<_> = (0..3).map(|_| b.reserve(None, noop()).unwrap()).collect();
+        advance_to(t0 + ms(50)).await;
+        assert!(b.pause_until(t0 + ms(1000)));
         assert_eq!(
-            b.check(&tickets[1], t0 + ms(50), noop()),
+            b.check(&tickets[1], noop()),
             Admission::WaitUntil(t0 + ms(1000))
         );
         assert_eq!(
-            b.check(&tickets[2], t0 + ms(50), noop()),
+            b.check(&tickets[2], noop()),
             Admission::WaitUntil(t0 + ms(1100))
         );
-        let state = b.state(t0 + ms(50));
+        let state = b.state();
         assert_eq!(state.paused_until, Some(t0 + ms(1000)));
         assert_eq!(state.queued, 2);
-        // A shorter pause does not shorten it.
-        b.pause_until(t0 + ms(500), t0 + ms(60));
-        assert_eq!(b.state(t0 + ms(60)).paused_until, Some(t0 + ms(1000)));
+        // A shorter pause does not shorten it, and says so.
+        advance_to(t0 + ms(60)).await;
+        assert!(!b.pause_until(t0 + ms(500)));
+        assert!(!b.pause_until(t0 + ms(1000)));
+        assert_eq!(b.state().paused_until, Some(t0 + ms(1000)));
     }
 
-    #[test]
-    fn no_quota_means_only_pauses_hold_back() {
+    #[tokio::test(start_paused = true)]
+    async fn no_quota_means_only_pauses_hold_back() {
         let b = InProcess::new([]);
         let t0 = b.origin;
         for _ in 0..100 {
-            assert_eq!(b.reserve(t0, None, noop()).unwrap().at(), t0);
+            assert_eq!(b.reserve(None, noop()).unwrap().at(), t0);
         }
-        b.pause_until(t0 + ms(10), t0);
-        assert_eq!(b.reserve(t0, None, noop()).unwrap().at(), t0 + ms(10));
+        b.pause_until(t0 + ms(10));
+        assert_eq!(b.reserve(None, noop()).unwrap().at(), t0 + ms(10));
     }
 
-    #[test]
-    fn waits_are_counted_when_due() {
+    #[tokio::test(start_paused = true)]
+    async fn waits_are_counted_when_due() {
         let b = InProcess::new([Quota::per_second(n(10))]);
         let t0 = b.origin;
         for _ in 0..3 {
-            b.reserve(t0, None, noop()).unwrap();
+            b.reserve(None, noop()).unwrap();
         }
-        let s = b.state(t0 + ms(250));
+        advance_to(t0 + ms(250)).await;
+        let s = b.state();
         assert_eq!((s.waits, s.total_waited, s.queued), (2, ms(300), 0));
+    }
+
+    /// A caller held up on the lock is recorded when it gets the lock, not when it asked:
+    /// the clock is read inside the critical section.
+    #[test]
+    fn a_caller_waiting_for_the_lock_is_recorded_when_it_gets_it() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let _entered = rt.enter();
+        let b = Arc::new(InProcess::new([Quota::per_second(n(10))]));
+        let t0 = b.origin;
+        b.reserve(None, noop()).unwrap(); // the place at 0 ms is gone
+        let held = b.lock();
+        let contender = {
+            let (b, handle) = (Arc::clone(&b), rt.handle().clone());
+            std::thread::spawn(move || {
+                let _entered = handle.enter();
+                b.reserve(None, noop()).unwrap()
+            })
+        };
+        // While the contender waits for the lock, 250 ms pass.
+        rt.block_on(tokio::time::advance(ms(250)));
+        drop(held);
+        let ticket = contender.join().unwrap();
+        // Booked at 250 ms, when it got the lock; not into the slot at 100 ms that passed.
+        assert_eq!(ticket.at(), t0 + ms(250));
+        assert_eq!(ticket.id(), ON_THE_SPOT);
+        assert_eq!(b.state().next_free, t0 + ms(350));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn recorded_instants_never_go_backwards() {
+        let b = InProcess::new([Quota::per_second(n(10))]);
+        let t0 = b.origin;
+        // A reading later than the clock (another thread, another clock) was recorded.
+        b.lock().0.now = b.nanos(t0 + ms(500));
+        let ticket = b.reserve(None, noop()).unwrap();
+        assert_eq!(ticket.at(), t0 + ms(500));
+        assert_eq!(b.reserve(None, noop()).unwrap().at(), t0 + ms(600));
+        assert_eq!(b.state().next_free, t0 + ms(700));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_release_behind_the_head_wakes_nobody() {
+        let b = InProcess::new([Quota::per_second(n(10))]);
+        let wakers = counters(100);
+        let tickets: Vec<_> = wakers
+            .iter()
+            .map(|(_, w)| b.reserve(None, w).unwrap())
+            .collect();
+        for i in (3..100).step_by(2) {
+            b.release(&tickets[i]);
+        }
+        assert_eq!(woken(&wakers), Vec::<usize>::new());
+        // Everyone behind moved up all the same.
+        let t0 = b.origin;
+        assert_eq!(
+            b.check(&tickets[98], noop()),
+            Admission::WaitUntil(t0 + ms(5000))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn releasing_the_head_wakes_only_the_new_head() {
+        let b = InProcess::new([Quota::per_second(n(10))]);
+        let t0 = b.origin;
+        let wakers = counters(10);
+        let tickets: Vec<_> = wakers
+            .iter()
+            .map(|(_, w)| b.reserve(None, w).unwrap())
+            .collect();
+        // tickets[0] went at once; tickets[1] is the head, due at 100 ms.
+        b.release(&tickets[1]);
+        assert_eq!(woken(&wakers), [2]);
+        assert_eq!(
+            b.check(&tickets[2], &wakers[2].1),
+            Admission::WaitUntil(t0 + ms(100))
+        );
+        // The rest learn their earlier instants when they become the head.
+        advance_to(t0 + ms(100)).await;
+        assert_eq!(b.check(&tickets[2], noop()), Admission::Admitted);
+        assert_eq!(woken(&wakers), [2, 3]);
+        assert_eq!(
+            b.check(&tickets[3], noop()),
+            Admission::WaitUntil(t0 + ms(200))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ticket_due_while_its_holder_sleeps_later_is_woken() {
+        // Burst 2: two places at once after a pause.
+        let b = InProcess::new([Quota::per_second(n(10)).burst(n(2))]);
+        let t0 = b.origin;
+        let wakers = counters(6);
+        let tickets: Vec<_> = wakers
+            .iter()
+            .map(|(_, w)| b.reserve(None, w).unwrap())
+            .collect();
+        let ats: Vec<_> = tickets.iter().map(|t| t.at() - t0).collect();
+        assert_eq!(ats, [0, 0, 100, 200, 300, 400].map(ms));
+        advance_to(t0 + ms(50)).await;
+        b.pause_until(t0 + ms(1000));
+        // Every holder learns its new instant (1000, 1000, 1100, 1200 ms).
+        for (ticket, (_, waker)) in tickets[2..].iter().zip(&wakers[2..]) {
+            assert!(matches!(b.check(ticket, waker), Admission::WaitUntil(_)));
+        }
+        advance_to(t0 + ms(500)).await;
+        // tickets[4] moves up to 1000 ms and tickets[5] to 1100 ms; neither is the head.
+        b.release(&tickets[3]);
+        assert_eq!(woken(&wakers), Vec::<usize>::new());
+        advance_to(t0 + ms(1000)).await;
+        assert_eq!(b.check(&tickets[2], noop()), Admission::Admitted);
+        // tickets[4] is due with it, though told 1100 ms; tickets[5], the new head, may go
+        // at 1100 ms, though told 1200 ms.
+        assert_eq!(woken(&wakers), [4, 5]);
+        assert_eq!(b.check(&tickets[4], noop()), Admission::Admitted);
+        assert_eq!(
+            b.check(&tickets[5], noop()),
+            Admission::WaitUntil(t0 + ms(1100))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_extended_by_a_nanosecond_wakes_nobody_who_need_not_know() {
+        let b = InProcess::new([Quota::per_second(n(10))]);
+        let t0 = b.origin;
+        let wakers = counters(100);
+        let mut tickets: Vec<_> = wakers[..99]
+            .iter()
+            .map(|(_, w)| b.reserve(None, w).unwrap())
+            .collect();
+        // One holder will not wait past 20 s.
+        tickets.push(b.reserve(Some(t0 + ms(20_000)), &wakers[99].1).unwrap());
+        assert!(b.pause_until(t0 + ms(5000)));
+        assert_eq!(
+            woken(&wakers),
+            Vec::<usize>::new(),
+            "a pause alone wakes nobody"
+        );
+        assert!(b.pause_until(t0 + ms(5000) + Duration::from_nanos(1)));
+        assert_eq!(woken(&wakers), Vec::<usize>::new());
+        // A pause that moves the bounded holder past its deadline wakes it, and only it.
+        assert!(b.pause_until(t0 + ms(15_000)));
+        assert_eq!(woken(&wakers), [99]);
+        assert_eq!(
+            b.check(&tickets[99], noop()),
+            Admission::WaitUntil(t0 + ms(15_000) + ms(100) * 98)
+        );
     }
 }

@@ -12,10 +12,15 @@ use tokio::time::Instant;
 /// The error type at the service boundary (the same alias as `tower::BoxError`).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The place a request could get is further away than the configured `max_wait`.
+/// The place a request could get is further away than its bound: the layer's `max_wait`, or
+/// the request's own [`MaxWait`](crate::MaxWait), whichever ends first.
 ///
 /// The request was not sent and its reservation was released, so no capacity is lost.
-/// [`available_at`](Self::available_at) tells when it could have gone.
+/// [`available_at`](Self::available_at) tells when it could have gone. When a server pause is
+/// what put the place out of reach (the pause ends after the bound),
+/// [`paused_until`](Self::paused_until) names the end of the pause, and the message says so.
+/// A caller already waiting when such a pause begins fails at once, not when its bound runs
+/// out.
 ///
 /// # Examples
 ///
@@ -47,6 +52,7 @@ pub struct MaxWaitExceeded {
     available_at: Instant,
     asked_at: Instant,
     max_wait: Duration,
+    paused_until: Option<Instant>,
 }
 
 impl MaxWaitExceeded {
@@ -55,7 +61,44 @@ impl MaxWaitExceeded {
             available_at,
             asked_at,
             max_wait,
+            paused_until: None,
         }
+    }
+
+    pub(crate) fn paused_until_at(mut self, paused_until: Option<Instant>) -> Self {
+        self.paused_until = paused_until;
+        self
+    }
+
+    /// The end of the server pause that put the place out of reach, if a pause did.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use calm_ratelimit::{Limiter, Quota};
+    /// use tokio::time::Instant;
+    ///
+    /// let limiter = Limiter::new(Quota::per_second(NonZeroU32::new(10).unwrap()));
+    /// let until = Instant::now() + Duration::from_secs(30);
+    /// limiter.pause_until(until); // what a `Retry-After: 30` does
+    /// let err = limiter.try_acquire().unwrap_err();
+    /// assert!(err.is_paused());
+    /// assert_eq!(err.paused_until(), Some(until));
+    /// assert!(err.to_string().contains("the server paused requests"));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn paused_until(&self) -> Option<Instant> {
+        self.paused_until
+    }
+
+    /// Whether a server pause put the place out of reach; see
+    /// [`paused_until`](Self::paused_until).
+    #[must_use]
+    pub fn is_paused(&self) -> bool {
+        self.paused_until.is_some()
     }
 
     /// The earliest instant the request could have been sent.
@@ -76,7 +119,8 @@ impl MaxWaitExceeded {
         self.available_at.saturating_duration_since(self.asked_at)
     }
 
-    /// The configured bound it exceeded.
+    /// The bound it exceeded: the layer's `max_wait`, or the time from asking to the
+    /// request's [`MaxWait`](crate::MaxWait) deadline when that ends first.
     #[must_use]
     pub fn max_wait(&self) -> Duration {
         self.max_wait
@@ -85,12 +129,22 @@ impl MaxWaitExceeded {
 
 impl fmt::Display for MaxWaitExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "rate limit: the next place is {:?} away, more than max_wait ({:?})",
-            self.wait(),
-            self.max_wait
-        )
+        match self.paused_until {
+            Some(end) => write!(
+                f,
+                "rate limit: the server paused requests until {:?} after this one asked; its \
+                 place is {:?} away, more than max_wait ({:?})",
+                end.saturating_duration_since(self.asked_at),
+                self.wait(),
+                self.max_wait
+            ),
+            None => write!(
+                f,
+                "rate limit: the next place is {:?} away, more than max_wait ({:?})",
+                self.wait(),
+                self.max_wait
+            ),
+        }
     }
 }
 

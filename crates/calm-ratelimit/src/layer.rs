@@ -1,5 +1,6 @@
 //! [`RateLimitLayer`]: configuration of the rate limit middleware.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tower_layer::Layer;
@@ -8,8 +9,18 @@ use crate::hints::WallClock;
 use crate::{Limiter, Quota, RateLimit};
 
 /// How long a server hint may pause every caller, unless set with
-/// [`RateLimitLayer::max_pause`]: five minutes.
-pub const DEFAULT_MAX_PAUSE: Duration = Duration::from_secs(5 * 60);
+/// [`RateLimitLayer::max_pause`]: one minute.
+///
+/// The same bound as calm-retry's default `max_retry_after`, the longest `Retry-After` the
+/// retry layer sleeps on: past a minute the caller should decide, not a sleeping task. A
+/// longer hint still pauses the limiter for this long, and the retry layer hands the response
+/// back to the caller.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(calm_ratelimit::DEFAULT_MAX_PAUSE, Duration::from_secs(60));
+/// ```
+pub const DEFAULT_MAX_PAUSE: Duration = Duration::from_secs(60);
 
 /// Paces requests through a shared [`Limiter`] and listens to the server's quota hints.
 ///
@@ -17,8 +28,17 @@ pub const DEFAULT_MAX_PAUSE: Duration = Duration::from_secs(5 * 60);
 ///
 /// # Defaults
 ///
-/// No `max_wait` (callers wait as long as their place takes), server hints on, pauses capped
-/// at [`DEFAULT_MAX_PAUSE`], the system wall clock.
+/// No `max_wait` (callers wait as long as their place takes), server hints **off**, pauses
+/// capped at [`DEFAULT_MAX_PAUSE`], the system wall clock.
+///
+/// # Server hints
+///
+/// For calls to an upstream API, turn hints on with
+/// [`server_hints(true)`](Self::server_hints) (calm's `Client` does): a 429 with
+/// `Retry-After`, or quota headers saying nothing remains, then pause every caller of the
+/// limiter. They are off by default because a layer in front of your own routes would
+/// otherwise pause itself on your own handlers' answers: one handler's
+/// `503` + `Retry-After: 5` would make every route wait five seconds.
 ///
 /// # Examples
 ///
@@ -48,12 +68,13 @@ pub struct RateLimitLayer {
     config: Config,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub(crate) max_wait: Option<Duration>,
     pub(crate) server_hints: bool,
     pub(crate) max_pause: Duration,
     pub(crate) clock: WallClock,
+    pub(crate) host: Option<Arc<str>>,
 }
 
 impl RateLimitLayer {
@@ -92,9 +113,10 @@ impl RateLimitLayer {
             limiter,
             config: Config {
                 max_wait: None,
-                server_hints: true,
+                server_hints: false,
                 max_pause: DEFAULT_MAX_PAUSE,
                 clock: WallClock::system(),
+                host: None,
             },
         }
     }
@@ -133,11 +155,14 @@ impl RateLimitLayer {
     }
 
     /// Reads quota hints from responses and pauses every caller when the server says its quota
-    /// is spent (default: on). See [`hints`](crate::hints).
+    /// is spent (default: **off**). See [`hints`](crate::hints).
     ///
-    /// Turn it off when the layer guards a *server* (an axum `Router`, say): the responses it
-    /// sees are then your own handlers', and a handler answering 429 or 503 with `Retry-After`
-    /// would pause every inbound request.
+    /// Turn it on for calls to an upstream API (calm's `Client` does). Leave it off when the
+    /// layer guards a *server* (an axum `Router`, say): the responses it sees are then your
+    /// own handlers', and a handler answering 429 or 503 with `Retry-After` would pause every
+    /// inbound request. A pause is logged at WARN with the [`host`](Self::host), the pause
+    /// and the header that caused it, and counted in
+    /// [`Snapshot::pauses`](crate::Snapshot::pauses).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -156,8 +181,8 @@ impl RateLimitLayer {
     /// # });
     /// // `backend` answers 429 with `Retry-After: 30`.
     /// let quota = Quota::per_second(NonZeroU32::new(10).unwrap());
-    /// let listening = RateLimitLayer::new(quota);
-    /// let deaf = RateLimitLayer::new(quota).server_hints(false);
+    /// let listening = RateLimitLayer::new(quota).server_hints(true);
+    /// let deaf = RateLimitLayer::new(quota); // the default
     ///
     /// let start = Instant::now();
     /// listening.layer(backend.clone()).oneshot(http::Request::new(())).await.unwrap();
@@ -191,6 +216,7 @@ impl RateLimitLayer {
     /// # });
     /// // `backend` answers 429 with `Retry-After: 3600`.
     /// let layer = RateLimitLayer::new(Quota::per_second(NonZeroU32::new(10).unwrap()))
+    ///     .server_hints(true)
     ///     .max_pause(Duration::from_secs(10));
     ///
     /// let start = Instant::now();
@@ -225,6 +251,7 @@ impl RateLimitLayer {
     /// // `backend` answers 429 with `Retry-After: Tue, 14 Nov 2023 22:13:50 GMT`.
     /// let now = httpdate::parse_http_date("Tue, 14 Nov 2023 22:13:20 GMT").unwrap();
     /// let layer = RateLimitLayer::new(Quota::per_second(NonZeroU32::new(10).unwrap()))
+    ///     .server_hints(true)
     ///     .wall_clock(WallClock::starting_at(now));
     ///
     /// let start = Instant::now();
@@ -236,6 +263,44 @@ impl RateLimitLayer {
     pub fn wall_clock(mut self, clock: WallClock) -> RateLimitLayer {
         self.config.clock = clock;
         self
+    }
+
+    /// The host named when a server hint pauses the limiter (a WARN event's `host` field):
+    /// say the API's authority, `api.example.com`. Userinfo, a path or a query given here are
+    /// dropped.
+    ///
+    /// Without it, and with hints on, each request keeps its own URI's authority (or `Host`
+    /// header) until its response is read: a reference-counted clone, which may allocate.
+    /// Setting the host keeps that path allocation-free. Neither is read with hints off.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use calm_ratelimit::{Quota, RateLimitLayer};
+    ///
+    /// let layer = RateLimitLayer::new(Quota::per_second(NonZeroU32::new(10).unwrap()))
+    ///     .server_hints(true)
+    ///     .host("api.example.com");
+    /// assert_eq!(layer.host_name(), Some("api.example.com"));
+    /// let layer = layer.host("user:secret@api.example.com:8443/v1?key=x");
+    /// assert_eq!(layer.host_name(), Some("api.example.com:8443"));
+    /// ```
+    pub fn host(mut self, host: impl AsRef<str>) -> RateLimitLayer {
+        self.config.host = Some(Arc::from(bare_host(host.as_ref())));
+        self
+    }
+
+    /// The host set with [`host`](Self::host), as it is logged.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use calm_ratelimit::{Quota, RateLimitLayer};
+    ///
+    /// let layer = RateLimitLayer::new(Quota::per_second(NonZeroU32::new(10).unwrap()));
+    /// assert_eq!(layer.host_name(), None);
+    /// ```
+    #[must_use]
+    pub fn host_name(&self) -> Option<&str> {
+        self.config.host.as_deref()
     }
 
     /// The shared limiter: every service this layer builds uses it.
@@ -263,6 +328,30 @@ impl<S> Layer<S> for RateLimitLayer {
     type Service = RateLimit<S>;
 
     fn layer(&self, inner: S) -> RateLimit<S> {
-        RateLimit::from_parts(inner, self.limiter.clone(), self.config)
+        RateLimit::from_parts(inner, self.limiter.clone(), self.config.clone())
+    }
+}
+
+/// `text` without a scheme, userinfo, path, query or fragment: what may be logged as a host.
+pub(crate) fn bare_host(text: &str) -> &str {
+    let text = text.split_once("://").map_or(text, |(_, rest)| rest);
+    let text = text.split(['/', '?', '#']).next().unwrap_or_default();
+    text.rsplit_once('@').map_or(text, |(_, host)| host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bare_host;
+
+    #[test]
+    fn bare_hosts_drop_everything_but_host_and_port() {
+        assert_eq!(bare_host("api.example.com"), "api.example.com");
+        assert_eq!(
+            bare_host("https://u:p@h.example:8443/x?q=1#f"),
+            "h.example:8443"
+        );
+        assert_eq!(bare_host("a@b@c"), "c");
+        assert_eq!(bare_host("h?token=1"), "h");
+        assert_eq!(bare_host(""), "");
     }
 }

@@ -12,14 +12,24 @@
 //!   paused time. Several quotas (say 10/s and 5000/h) are admitted atomically.
 //! - **Fair**: a request reserves the earliest instant every quota admits at the moment it
 //!   asks, then sleeps once until it. Callers are served in the order they asked; no polling,
-//!   no thundering herd.
-//! - **Bounded**: with [`max_wait`](RateLimitLayer::max_wait) a caller whose place is too far
-//!   away fails at once with [`error::MaxWaitExceeded`], naming when it could have gone.
+//!   no thundering herd: a cancelled caller wakes nobody but, at most, the new head of the
+//!   queue.
+//! - **Bounded**: with [`max_wait`](RateLimitLayer::max_wait), or a request's own
+//!   [`MaxWait`], a caller whose place is too far away fails at once with
+//!   [`error::MaxWaitExceeded`], naming when it could have gone (and the server pause, if one
+//!   is why).
 //! - **Cancellable**: a caller dropped before its instant gives its place back, and the callers
 //!   behind it move up (see [`backend`] for exactly what is refunded).
-//! - **Listening**: a 429 with `Retry-After`, or quota headers saying nothing remains
-//!   ([`hints`]), pause *every* caller of the limiter until the reset, capped by
-//!   [`max_pause`](RateLimitLayer::max_pause).
+//! - **Spent only when it can go**: no place is taken while the inner service is not ready,
+//!   and a request reaches it at the instant of its place (see
+//!   [`RateLimit`'s readiness](RateLimit#readiness)).
+//! - **Listening, when asked**: with [`server_hints(true)`](RateLimitLayer::server_hints), a
+//!   429 with `Retry-After`, or quota headers saying nothing remains ([`hints`]), pause
+//!   *every* caller of the limiter until the reset, capped by
+//!   [`max_pause`](RateLimitLayer::max_pause) (one minute by default), logged at WARN. For
+//!   calls to an upstream API, turn hints on; calm's `Client` does. They are off by default
+//!   so that a layer in front of your own routes does not pause itself on your own handlers'
+//!   answers.
 //! - **Observable**: [`Limiter::snapshot`] gives the next free instant, the pause in force,
 //!   the server's last report, and how many requests waited how long.
 //!
@@ -68,6 +78,7 @@ mod future;
 pub mod hints;
 mod layer;
 mod limiter;
+mod max_wait;
 mod quota;
 mod service;
 mod snapshot;
@@ -77,6 +88,7 @@ pub use crate::future::ResponseFuture;
 pub use crate::hints::WallClock;
 pub use crate::layer::{RateLimitLayer, DEFAULT_MAX_PAUSE};
 pub use crate::limiter::{Acquire, Limiter};
+pub use crate::max_wait::MaxWait;
 pub use crate::quota::Quota;
 pub use crate::service::RateLimit;
 pub use crate::snapshot::Snapshot;

@@ -171,12 +171,9 @@ impl Limiter {
     /// ```
     pub fn try_acquire(&self) -> Result<(), MaxWaitExceeded> {
         let now = Instant::now();
-        match self.backend().reserve(now, Some(now), Waker::noop()) {
+        match self.backend().reserve(Some(now), Waker::noop()) {
             Ok(_) => Ok(()),
-            Err(at) => {
-                self.shared.rejected.fetch_add(1, Ordering::Relaxed);
-                Err(MaxWaitExceeded::new(at, now, Duration::ZERO))
-            }
+            Err(at) => Err(self.refuse(at, now, Duration::ZERO)),
         }
     }
 
@@ -203,17 +200,16 @@ impl Limiter {
     /// # }
     /// ```
     pub fn pause_until(&self, until: Instant) {
-        self.backend().pause_until(until, Instant::now());
+        self.backend().pause_until(until);
     }
 
     /// The limiter's state now; see [`Snapshot`] for an example.
     #[must_use]
     pub fn snapshot(&self) -> Snapshot {
-        let now = Instant::now();
-        let state = self.backend().state(now);
+        let state = self.backend().state();
         let server = self.server();
         Snapshot {
-            taken_at: now,
+            taken_at: Instant::now(),
             next_free: state.next_free,
             paused_until: state.paused_until,
             queued: state.queued,
@@ -239,6 +235,25 @@ impl Limiter {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A refusal of a place at `at` for a caller that asked at `asked_at` with the bound
+    /// `max_wait`, counted, naming the server pause in force if the pause is what puts the
+    /// place out of reach.
+    pub(crate) fn refuse(
+        &self,
+        at: Instant,
+        asked_at: Instant,
+        max_wait: Duration,
+    ) -> MaxWaitExceeded {
+        self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+        let deadline = asked_at.checked_add(max_wait);
+        let paused_until = self
+            .backend()
+            .state()
+            .paused_until
+            .filter(|end| deadline.is_some_and(|d| *end > d));
+        MaxWaitExceeded::new(at, asked_at, max_wait).paused_until_at(paused_until)
+    }
+
     /// Applies what a response says about the server's quota.
     pub(crate) fn observe(
         &self,
@@ -246,6 +261,7 @@ impl Limiter {
         headers: &HeaderMap,
         clock: &WallClock,
         max_pause: Duration,
+        host: &dyn fmt::Display,
     ) {
         // NOTE: most responses carry no hint; one pass over the header names spares them the
         // wall-clock read and the dozen lookups of the parsers.
@@ -265,14 +281,31 @@ impl Limiter {
         if hint.throttled {
             self.shared.throttled.fetch_add(1, Ordering::Relaxed);
         }
-        let Some(pause) = hint.pause() else { return };
-        let pause = pause.min(max_pause);
+        let Some(asked) = hint.pause() else { return };
+        let pause = asked.min(max_pause);
         if pause.is_zero() {
             return;
         }
-        tracing::debug!(?pause, status = %status, "server quota spent: pausing every caller");
+        let Some(until) = now.checked_add(pause) else {
+            return;
+        };
+        // NOTE: a hint that does not move the end of the pause in force (the same 429 seen by
+        // several callers) is neither counted nor logged again.
+        if !self.backend().pause_until(until) {
+            return;
+        }
         self.shared.pauses.fetch_add(1, Ordering::Relaxed);
-        self.backend().pause_until(now + pause, now);
+        let header = hint.source().unwrap_or("status");
+        let value = hint.source().and_then(|name| headers.get(name));
+        tracing::warn!(
+            host = %host,
+            pause = ?pause,
+            requested = ?asked,
+            header,
+            value = ?value,
+            status = status.as_u16(),
+            "server quota spent: pausing every caller of this limiter",
+        );
     }
 }
 
@@ -299,10 +332,22 @@ impl Future for Acquire {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        // NOTE: without a max_wait the waiter cannot fail.
-        this.waiter
-            .poll_acquire(&this.limiter, None, cx)
-            .map(|_| ())
+        // NOTE: without a deadline the waiter cannot fail.
+        this.waiter.poll_acquire(&this.limiter, cx).map(|_| ())
+    }
+}
+
+/// How long a caller accepts to wait: an absolute deadline, and the bound it came from (for
+/// the error).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bound {
+    pub(crate) asked_at: Instant,
+    pub(crate) deadline: Instant,
+}
+
+impl Bound {
+    fn max_wait(&self) -> Duration {
+        self.deadline.saturating_duration_since(self.asked_at)
     }
 }
 
@@ -320,8 +365,7 @@ pub(crate) struct Waiter {
 struct Held {
     limiter: Limiter,
     ticket: Ticket,
-    asked_at: Instant,
-    max_wait: Option<Duration>,
+    bound: Option<Bound>,
     /// False once the place has been taken: there is nothing left to give back.
     give_back: bool,
 }
@@ -329,72 +373,94 @@ struct Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if self.give_back {
-            self.limiter.backend().release(&self.ticket, Instant::now());
+            self.limiter.backend().release(&self.ticket);
         }
     }
 }
 
 impl Waiter {
-    /// Reserves a place if none is held, then waits for it. Ready once the place has come
-    /// (nothing is held afterwards), or with the error if it is further than `max_wait`
-    /// (the place is given back).
-    pub(crate) fn poll_acquire(
+    /// Reserves a place. `Ok(true)` when it is free at once (nothing is held then),
+    /// `Ok(false)` when it is held and [`poll_wait`](Self::poll_wait) must wait for it, or the
+    /// refusal when it lies past the bound (nothing is taken).
+    ///
+    /// `waker` is kept by the backend; with a waker that is not the waiting task's (a noop
+    /// one, say), the first `poll_wait` registers the right one.
+    pub(crate) fn reserve(
         &mut self,
         limiter: &Limiter,
-        max_wait: Option<Duration>,
+        bound: Option<Bound>,
+        waker: &Waker,
+    ) -> Result<bool, MaxWaitExceeded> {
+        debug_assert!(self.held.is_none());
+        match limiter.backend().reserve(bound.map(|b| b.deadline), waker) {
+            Ok(ticket) if ticket.at() <= Instant::now() => Ok(true),
+            Ok(ticket) => {
+                self.held = Some(Held {
+                    limiter: limiter.clone(),
+                    ticket,
+                    bound,
+                    give_back: true,
+                });
+                Ok(false)
+            }
+            Err(at) => Err(match bound {
+                Some(b) => limiter.refuse(at, b.asked_at, b.max_wait()),
+                None => limiter.refuse(at, Instant::now(), Duration::MAX),
+            }),
+        }
+    }
+
+    /// Reserves a place if none is held, then waits for it (for [`Acquire`]).
+    fn poll_acquire(
+        &mut self,
+        limiter: &Limiter,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), MaxWaitExceeded>> {
         let mut known = None;
         if self.held.is_none() {
-            let now = Instant::now();
-            let deadline = max_wait.and_then(|w| now.checked_add(w));
-            match limiter.backend().reserve(now, deadline, cx.waker()) {
-                Ok(ticket) if ticket.at() <= now => return Poll::Ready(Ok(())),
-                Ok(ticket) => {
-                    known = Some(ticket.at());
-                    self.held = Some(Held {
-                        limiter: limiter.clone(),
-                        ticket,
-                        asked_at: now,
-                        max_wait,
-                        give_back: true,
-                    });
-                }
-                Err(at) => {
-                    limiter.shared.rejected.fetch_add(1, Ordering::Relaxed);
-                    let max_wait = max_wait.unwrap_or(Duration::MAX);
-                    return Poll::Ready(Err(MaxWaitExceeded::new(at, now, max_wait)));
-                }
+            if self.reserve(limiter, None, cx.waker())? {
+                return Poll::Ready(Ok(()));
             }
+            // NOTE: the backend has this task's waker and told this instant: no check needed.
+            known = self.held.as_ref().map(|h| h.ticket.at());
         }
+        self.wait(known, cx)
+    }
+
+    /// Waits for the place held. Ready once it has come (nothing is held afterwards), or with
+    /// the error if a pause moved it past the bound (the place is given back).
+    pub(crate) fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), MaxWaitExceeded>> {
+        self.wait(None, cx)
+    }
+
+    fn wait(
+        &mut self,
+        mut known: Option<Instant>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), MaxWaitExceeded>> {
         loop {
             let Some(held) = &mut self.held else {
                 return Poll::Ready(Ok(()));
             };
             let at = match known.take() {
                 Some(at) => at,
-                None => {
-                    let now = Instant::now();
-                    match held.limiter.backend().check(&held.ticket, now, cx.waker()) {
-                        // NOTE: a backend that reports an instant already past is taken at its
-                        // word.
-                        Admission::WaitUntil(at) if at > now => at,
-                        _ => {
-                            held.give_back = false;
-                            self.held = None;
-                            return Poll::Ready(Ok(()));
-                        }
+                None => match held.limiter.backend().check(&held.ticket, cx.waker()) {
+                    // NOTE: a backend that reports an instant already past is taken at its
+                    // word.
+                    Admission::WaitUntil(at) if at > Instant::now() => at,
+                    _ => {
+                        held.give_back = false;
+                        self.held = None;
+                        return Poll::Ready(Ok(()));
                     }
-                }
+                },
             };
-            if let Some(max_wait) = held.max_wait {
-                // NOTE: a server pause may have moved the place past the caller's bound.
-                if at.saturating_duration_since(held.asked_at) > max_wait {
-                    let err = MaxWaitExceeded::new(at, held.asked_at, max_wait);
-                    held.limiter.shared.rejected.fetch_add(1, Ordering::Relaxed);
-                    self.held = None;
-                    return Poll::Ready(Err(err));
-                }
+            if let Some(bound) = held.bound.filter(|b| at > b.deadline) {
+                // NOTE: a server pause moved the place past the caller's bound; the backend
+                // woke this task for it.
+                let limiter = held.limiter.clone();
+                self.held = None;
+                return Poll::Ready(Err(limiter.refuse(at, bound.asked_at, bound.max_wait())));
             }
             let sleep = match &mut self.sleep {
                 Some(sleep) => {

@@ -1,41 +1,52 @@
 //! [`RateLimit`]: the service.
 
 use std::mem;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use http::{Request, Response};
+use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::error::{BoxError, MaxWaitExceeded};
-use crate::future::{Observer, ResponseFuture};
+use crate::error::BoxError;
+use crate::future::{Host, Observer, ResponseFuture, Waiting};
 use crate::layer::Config;
 use crate::limiter::Waiter;
+use crate::max_wait::{self, MaxWait};
 use crate::{Limiter, Quota, RateLimitLayer};
 
 /// Paces requests through a shared [`Limiter`]; built by [`RateLimitLayer`].
 ///
 /// # Readiness
 ///
-/// `poll_ready` reserves the caller's place (at its first call), sleeps until it, then polls
-/// the inner service's readiness; `call` forwards. The place is held by this instance from
-/// `poll_ready` until `call`: dropping the instance before its place has come gives the place
-/// back. So every attempt driven through it pays for a place, whether driven by `oneshot`,
-/// `ready().await` + `call`, a `tower::buffer::Buffer` or a retry layer outside it.
+/// **A place is spent only when the request can go.** `poll_ready` is the inner service's
+/// readiness, nothing more: no place is taken while the inner service is not ready (a
+/// `ConcurrencyLimit` below, a busy pool, a `Buffer`). `call` then reserves the request's
+/// place, first come first served. A place free at once goes straight to the inner service.
+/// Otherwise the response future keeps the ready inner service (a clone is left in its place,
+/// so the inner must be `Clone`), sleeps until the place, and polls the inner service's
+/// readiness *again*: if it is still ready the request goes at that very instant; if it
+/// became not ready meanwhile, that place is spent (it lies in the past, and is not given
+/// back), the future waits for the inner service to be ready again, and only then reserves a
+/// new place. So at the inner service, whatever its readiness does, every request arrives at
+/// the instant of a place of its own, and no window ever holds more than the quotas allow
+/// (see [`Quota`]'s guarantee), bursts included.
+///
+/// Dropping the response future before its place has come gives the place back. Every
+/// attempt driven through the service pays for a place, whether driven by `oneshot`,
+/// `ready().await` + `call`, a `tower::buffer::Buffer` or a retry layer outside it; and since
+/// the place is reserved by `call`, a request's own bound ([`MaxWait`] in its extensions) is
+/// honoured together with the layer's `max_wait`.
 ///
 /// # Clone
 ///
-/// Clones share the limiter and start holding no place.
+/// Clones share the limiter. A place belongs to a response future, never to the service.
 ///
 /// # Errors
 ///
-/// Errors are [`BoxError`]s: the inner service's, or [`MaxWaitExceeded`] (returned by the
-/// response future, so a `Buffer` in front survives it) when `max_wait` is set and the place is
-/// too far away.
-///
-/// # Panics
-///
-/// `call` panics if `poll_ready` did not return `Ready(Ok(()))` before it, as tower's
-/// contract requires.
+/// Errors are [`BoxError`]s: the inner service's, or
+/// [`MaxWaitExceeded`](crate::error::MaxWaitExceeded) (returned by the response future, so a
+/// `Buffer` in front survives it) when the place is further away than the layer's `max_wait`
+/// or the request's [`MaxWait`].
 ///
 /// # Examples
 ///
@@ -64,18 +75,6 @@ pub struct RateLimit<S> {
     inner: S,
     limiter: Limiter,
     config: Config,
-    waiter: Waiter,
-    state: State,
-}
-
-#[derive(Debug)]
-enum State {
-    /// No place taken yet.
-    Idle,
-    /// The place has come; waiting for (or holding) the inner service's readiness.
-    Admitted,
-    /// The place was too far away; `call` answers with this error.
-    Refused(MaxWaitExceeded),
 }
 
 impl<S> RateLimit<S> {
@@ -90,8 +89,6 @@ impl<S> RateLimit<S> {
             inner,
             limiter,
             config,
-            waiter: Waiter::default(),
-            state: State::Idle,
         }
     }
 
@@ -121,31 +118,17 @@ impl<S> RateLimit<S> {
         &mut self.inner
     }
 
-    /// The inner service; a place held is given back.
+    /// The inner service.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
     /// use std::num::NonZeroU32;
-    /// use std::time::Duration;
     /// use calm_ratelimit::{Quota, RateLimit};
-    /// use tokio::time::timeout;
-    /// use tower::{Service, ServiceExt};
     ///
     /// # let backend = tower::service_fn(|_req: http::Request<()>| async {
     /// #     Ok::<_, std::convert::Infallible>(http::Response::new(()))
     /// # });
-    /// let mut svc = RateLimit::new(backend, Quota::per_second(NonZeroU32::new(1).unwrap()));
-    /// let limiter = svc.limiter().clone();
-    /// svc.ready().await.unwrap().call(http::Request::new(())).await.unwrap();
-    ///
-    /// // `poll_ready` reserves the next place (at 1 s) and the service holds it...
-    /// assert!(timeout(Duration::from_millis(10), svc.ready()).await.is_err());
-    /// assert_eq!(limiter.snapshot().queued, 1);
-    /// // ...until it is unwrapped.
+    /// let svc = RateLimit::new(backend, Quota::per_second(NonZeroU32::new(1).unwrap()));
     /// let _backend = svc.into_inner();
-    /// assert_eq!(limiter.snapshot().queued, 0);
-    /// # }
     /// ```
     pub fn into_inner(self) -> S {
         self.inner
@@ -154,48 +137,56 @@ impl<S> RateLimit<S> {
 
 impl<S: Clone> Clone for RateLimit<S> {
     fn clone(&self) -> Self {
-        RateLimit::from_parts(self.inner.clone(), self.limiter.clone(), self.config)
+        RateLimit::from_parts(
+            self.inner.clone(),
+            self.limiter.clone(),
+            self.config.clone(),
+        )
     }
 }
 
 impl<S, B, R> Service<Request<B>> for RateLimit<S>
 where
-    S: Service<Request<B>, Response = Response<R>>,
+    S: Service<Request<B>, Response = Response<R>> + Clone,
     S::Error: Into<BoxError>,
 {
     type Response = Response<R>;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S, Request<B>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        if let State::Idle = self.state {
-            self.state =
-                match ready!(self
-                    .waiter
-                    .poll_acquire(&self.limiter, self.config.max_wait, cx))
-                {
-                    Ok(()) => State::Admitted,
-                    Err(refused) => State::Refused(refused),
-                };
-        }
-        match self.state {
-            State::Refused(_) => Poll::Ready(Ok(())),
-            _ => self.inner.poll_ready(cx).map_err(Into::into),
-        }
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        match mem::replace(&mut self.state, State::Idle) {
-            State::Admitted => {
-                let observer = self.config.server_hints.then(|| Observer {
-                    limiter: self.limiter.clone(),
-                    max_pause: self.config.max_pause,
-                    clock: self.config.clock,
-                });
-                ResponseFuture::called(self.inner.call(req), observer)
+        let request_bound = req.extensions().get::<MaxWait>();
+        // NOTE: the clock is read only for a bounded request.
+        let bound = (self.config.max_wait.is_some() || request_bound.is_some())
+            .then(|| max_wait::bound(Instant::now(), self.config.max_wait, request_bound))
+            .flatten();
+        let observer = self.config.server_hints.then(|| Observer {
+            limiter: self.limiter.clone(),
+            max_pause: self.config.max_pause,
+            clock: self.config.clock,
+            host: Host::of(self.config.host.as_ref(), &req),
+        });
+        let mut waiter = Waiter::default();
+        // NOTE: the noop waker is replaced by the task's at the future's first poll.
+        match waiter.reserve(&self.limiter, bound, Waker::noop()) {
+            Ok(true) => ResponseFuture::called(self.inner.call(req), observer),
+            Ok(false) => {
+                let clone = self.inner.clone();
+                let inner = mem::replace(&mut self.inner, clone);
+                ResponseFuture::waiting(Waiting::new(
+                    waiter,
+                    inner,
+                    req,
+                    self.limiter.clone(),
+                    bound,
+                    observer,
+                ))
             }
-            State::Refused(refused) => ResponseFuture::refused(refused),
-            State::Idle => panic!("RateLimit::call before poll_ready returned Ready(Ok(()))"),
+            Err(refused) => ResponseFuture::refused(refused),
         }
     }
 }

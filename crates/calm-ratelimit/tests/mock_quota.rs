@@ -58,7 +58,8 @@ fn per_second(n: u32) -> Quota {
 #[tokio::test]
 async fn a_client_at_the_quota_is_never_throttled() {
     let api = MockApi::builder().quota(SERVER_LIMIT, WINDOW).start().await;
-    let (throttled, _) = run(&api, RateLimitLayer::new(per_second(SERVER_LIMIT)), 60).await;
+    let layer = RateLimitLayer::new(per_second(SERVER_LIMIT)).server_hints(true);
+    let (throttled, _) = run(&api, layer, 60).await;
     assert_eq!(throttled, 0);
 }
 
@@ -74,7 +75,7 @@ async fn a_client_twice_too_fast_is_paused_by_the_server_hints() {
             .quota_headers(style)
             .start()
             .await;
-        let layer = RateLimitLayer::new(per_second(2 * SERVER_LIMIT));
+        let layer = RateLimitLayer::new(per_second(2 * SERVER_LIMIT)).server_hints(true);
         let limiter = layer.limiter().clone();
         let (throttled, windows) = run(&api, layer, 40).await;
         assert!(

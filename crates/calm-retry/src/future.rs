@@ -389,21 +389,19 @@ where
                                 }
                             }
                         }
-                        Err(err) => {
-                            match attempts.decide(Outcome::Error(&*err), this.info) {
-                                None => {
-                                    this.state.set(State::Done);
-                                    let info = std::mem::take(this.info);
-                                    return Poll::Ready(Err(RetryError::service(err, info)));
-                                }
-                                Some(at) => {
-                                    if deadline.is_some() {
-                                        *this.last = Some(Last::Error(err));
-                                    }
-                                    this.state.set(wait_until(at, None, deadline));
-                                }
+                        Err(err) => match attempts.decide(Outcome::Error(&*err), this.info) {
+                            None => {
+                                this.state.set(State::Done);
+                                let info = std::mem::take(this.info);
+                                return Poll::Ready(Err(RetryError::service(err, info)));
                             }
-                        }
+                            Some(at) => {
+                                if deadline.is_some() {
+                                    *this.last = Some(Last::Error(err));
+                                }
+                                this.state.set(wait_until(at, None, deadline));
+                            }
+                        },
                     }
                 }
                 StateProj::Waiting {

@@ -107,5 +107,7 @@ pub use budget::RetryBudget;
 pub use deadline::Deadline;
 pub use info::{RetryInfo, RetryReason, RetryRecord, StopReason, WaitSource};
 pub use layer::RetryLayer;
-pub use policy::{ErrorPredicate, RefusedUntil, RetryPolicy, IDEMPOTENCY_KEY};
+pub use policy::{
+    ErrorPredicate, RefusedUntil, RetryPolicy, DEFAULT_MAX_RETRY_AFTER, IDEMPOTENCY_KEY,
+};
 pub use service::Retry;

@@ -16,6 +16,12 @@ use crate::{
 /// retried.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
+/// The longest `Retry-After` the retry layer sleeps on unless set with
+/// [`RetryPolicy::max_retry_after`]: one minute. calm's rate limiter caps a server pause at the
+/// same default (`calm_ratelimit::DEFAULT_MAX_PAUSE`): past a minute the caller should decide,
+/// not a sleeping task.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// A test run on an error's source chain.
 pub type ErrorPredicate = fn(&(dyn StdError + 'static)) -> bool;
 
@@ -147,7 +153,7 @@ impl Default for RetryPolicy {
             ]),
             backoff: Backoff::default(),
             respect_retry_after: true,
-            max_retry_after: Duration::from_secs(60),
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             deadline: None,
             retry_non_idempotent: false,
             budget: BudgetChoice::Layer,
@@ -325,6 +331,19 @@ impl RetryPolicy {
     pub fn max_retry_after(mut self, max: Duration) -> Self {
         self.max_retry_after = max;
         self
+    }
+
+    /// The [`max_retry_after`](Self::max_retry_after) set.
+    ///
+    /// ```
+    /// use calm_retry::{RetryPolicy, DEFAULT_MAX_RETRY_AFTER};
+    ///
+    /// let policy = RetryPolicy::default();
+    /// assert_eq!(policy.configured_max_retry_after(), DEFAULT_MAX_RETRY_AFTER);
+    /// ```
+    #[must_use]
+    pub fn configured_max_retry_after(&self) -> Duration {
+        self.max_retry_after
     }
 
     /// The total time across attempts, measured from the call: no retry is scheduled to start
@@ -648,7 +667,6 @@ impl RetryPolicy {
         self.refused_until = Some(refused_until);
         self
     }
-
 
     /// The wall clock that `Retry-After` HTTP-dates are measured from when the response has
     /// no valid `Date` header. For tests.

@@ -243,7 +243,9 @@ async fn post_redirected_to_a_refusing_port_is_sent_once() {
     assert_eq!(api.request_count(), 1, "the POST went out once");
     assert_eq!(err.info().unwrap().attempts(), 1);
     assert_eq!(err.info().unwrap().stop_reason(), &StopReason::NotRetryable);
-    let transport_error = err.find_source::<TransportError>().expect("transport error");
+    let transport_error = err
+        .find_source::<TransportError>()
+        .expect("transport error");
     assert_eq!(transport_error.redirect_hop(), Some(1));
     assert!(!transport_error.is_connect(), "the request itself was sent");
     assert!(transport_error.to_string().starts_with("redirect hop 1: "));
@@ -280,7 +282,10 @@ async fn get_redirected_to_a_429_is_retried_from_the_start() {
     let api = MockApi::start().await;
     api.script(
         "/v1/report",
-        [Reply::redirect(303, "/v1/file"), Reply::redirect(303, "/v1/file")],
+        [
+            Reply::redirect(303, "/v1/file"),
+            Reply::redirect(303, "/v1/file"),
+        ],
     );
     api.script("/v1/file", [Reply::status(429), Reply::ok()]);
     let transport = Transport::builder().build::<Full<Bytes>>().unwrap();

@@ -5,6 +5,7 @@
 
 mod pause;
 mod quota;
+mod redirects;
 mod retries;
 mod sharing;
 

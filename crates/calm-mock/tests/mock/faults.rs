@@ -148,3 +148,116 @@ async fn dropping_the_mock_stops_accepting() {
     .await
     .expect("the port refuses connections after the drop");
 }
+
+/// Clients that send a request head and hang up at once, without reading the answer.
+async fn hang_up_after_sending(api: &MockApi, path: &str, clients: usize) {
+    let head = format!("GET {path} HTTP/1.1\r\nhost: {}\r\n\r\n", api.addr());
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..clients {
+        let addr = api.addr();
+        let head = head.clone();
+        tasks.spawn(async move {
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(head.as_bytes()).await.unwrap();
+            if i % 2 == 0 {
+                // half of them close the write side, the other half drop the socket
+                let _ = tcp.shutdown().await;
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_at_once_is_still_recorded() {
+    const CLIENTS: usize = 200;
+    let api = MockApi::start().await;
+    // One slow reply per raw client, then a marker for the request that checks the script.
+    let mut script: Vec<Reply> = (0..CLIENTS)
+        .map(|_| Reply::status(503).delay(Duration::from_secs(30)))
+        .collect();
+    script.push(Reply::status(201).body("next"));
+    api.script("/gone", script);
+
+    hang_up_after_sending(&api, "/gone", CLIENTS).await;
+    // NOTE: the mock reads the heads asynchronously; wait (bounded) for all of them.
+    let _ = tokio::time::timeout(LIMIT, async {
+        while api.request_count() < CLIENTS {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        api.request_count(),
+        CLIENTS,
+        "every request head that arrived is recorded"
+    );
+    assert_eq!(api.requests().len(), CLIENTS);
+    assert!(api.requests().iter().all(|r| r.uri.path() == "/gone"));
+
+    // Each recorded request used up exactly one reply: the next one gets the marker.
+    let next = get(&client(), &api.url("/gone")).await;
+    assert_eq!(
+        (next.status.as_u16(), next.body),
+        (201, Bytes::from("next"))
+    );
+    assert_eq!(api.request_count(), CLIENTS + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_client_that_hangs_up_at_once_is_counted_as_refused() {
+    const CLIENTS: usize = 60;
+    let api = MockApi::builder()
+        .quota(10, Duration::from_secs(3600))
+        .start()
+        .await;
+    hang_up_after_sending(&api, "/q", CLIENTS).await;
+    let _ = tokio::time::timeout(LIMIT, async {
+        while api.request_count() < CLIENTS || api.count_429() < CLIENTS - 10 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(api.request_count(), CLIENTS);
+    assert_eq!(
+        api.count_429(),
+        CLIENTS - 10,
+        "every request over the quota was refused"
+    );
+}
+
+#[tokio::test]
+async fn a_request_is_recorded_at_its_head_and_its_body_filled_in_later() {
+    let api = MockApi::start().await;
+    let mut tcp = TcpStream::connect(api.addr()).await.unwrap();
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nhost: {}\r\ncontent-length: 10\r\n\r\nabc",
+        api.addr()
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let arrived = tokio::time::timeout(LIMIT, async {
+        while api.request_count() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(arrived.is_ok(), "the head alone makes an entry");
+    let r = &api.requests()[0];
+    assert_eq!((r.method.as_str(), r.uri.path()), ("POST", "/upload"));
+    assert_eq!(r.headers["content-length"], "10");
+    assert!(r.body.is_empty(), "the body is not in yet: {:?}", r.body);
+
+    // The client breaks off after 3 of its 10 bytes: what arrived is kept.
+    drop(tcp);
+    let filled = tokio::time::timeout(LIMIT, async {
+        while api.requests()[0].body.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(filled.is_ok(), "the partial body was filled in");
+    assert_eq!(api.requests()[0].body, "abc");
+    assert_eq!(api.request_count(), 1);
+}

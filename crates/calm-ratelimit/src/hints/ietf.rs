@@ -9,6 +9,11 @@
 //! `q` the quota. The draft's earlier dictionary form (`limit=100, remaining=0, reset=12`) is
 //! read too. Several policies: the most constraining one (least remaining, then latest reset)
 //! is reported.
+//!
+//! Parameters follow RFC 8941 §3.1.2: a bare key is a boolean true (`"default";r=0;t=12;partial`),
+//! `;flag=?1` and `;flag=?0` are booleans, and parameters other than `r`, `t` and `q` are
+//! skipped whatever their value (a string, a token, a decimal, a byte sequence). Whitespace
+//! around `;` and `=` is tolerated.
 
 use std::time::{Duration, SystemTime};
 
@@ -46,10 +51,12 @@ pub(crate) fn parse(
             // NOTE: the earlier draft's dictionary form: one key per member.
             if let Some((key, v)) = member.split_once('=') {
                 if !key.trim().starts_with('"') && !key.contains(';') {
+                    // NOTE: a member's value may carry parameters (`remaining=0;w=60`).
+                    let v = bare_value(v);
                     match key.trim() {
                         "remaining" => dictionary.remaining = values::integer(v),
                         "reset" => dictionary.reset = values::seconds(v),
-                        "limit" => dictionary.quota = leading_integer(v),
+                        "limit" => dictionary.quota = values::integer(v),
                         _ => {}
                     }
                     continue;
@@ -81,12 +88,14 @@ pub(crate) fn parse(
         None => return None,
     };
     let quota = chosen.quota.or_else(|| policy_quota(headers, chosen.name));
-    Some(ServerHint {
+    let mut hint = ServerHint {
         limit: quota,
         remaining: chosen.remaining,
         reset: chosen.reset,
         ..ServerHint::default()
-    })
+    };
+    hint.family = Some(RATELIMIT.as_str());
+    Some(hint)
 }
 
 fn ascii(value: &HeaderValue) -> Option<&str> {
@@ -112,11 +121,18 @@ fn item(member: &str) -> Option<Member<'_>> {
         ..Member::default()
     };
     for param in parts {
-        let (key, value) = param.split_once('=')?;
-        match key.trim() {
-            "r" => parsed.remaining = Some(values::integer(value)?),
-            "t" => parsed.reset = Some(values::whole_seconds(value)?),
-            "q" => parsed.quota = Some(values::integer(value)?),
+        let param = param.trim();
+        // NOTE: RFC 8941 §3.1.2: a parameter without `=` is a boolean true (`;partial`).
+        let (key, value) = match param.split_once('=') {
+            Some((key, value)) => (key.trim(), Some(value.trim())),
+            None => (param, None),
+        };
+        match key {
+            // A trailing or doubled `;`: tolerated.
+            "" if value.is_none() => {}
+            "r" => parsed.remaining = Some(values::integer(value?)?),
+            "t" => parsed.reset = Some(values::whole_seconds(value?)?),
+            "q" => parsed.quota = Some(values::integer(value?)?),
             _ => {}
         }
     }
@@ -147,8 +163,9 @@ fn policy_quota(headers: &HeaderMap, name: &str) -> Option<u64> {
     (count == 1).then_some(first).flatten()
 }
 
-fn leading_integer(s: &str) -> Option<u64> {
-    values::integer(s.split(';').next()?)
+/// A dictionary member's value without its parameters.
+fn bare_value(s: &str) -> &str {
+    split_outside_quotes(s, b';').next().unwrap_or(s)
 }
 
 #[cfg(test)]
@@ -202,6 +219,67 @@ mod tests {
             (h.limit, h.remaining, h.reset),
             (Some(100), Some(0), Some(Duration::from_secs(7)))
         );
+    }
+
+    #[test]
+    fn boolean_parameters_do_not_discard_the_item() {
+        for field in [
+            r#""default";r=0;t=12;partial"#,
+            r#""default";partial;r=0;t=12"#,
+            r#""default";r=0;t=12;flag=?1"#,
+            r#""default";r=0;flag=?0;t=12"#,
+            r#""default"; r=0; t=12; partial"#,
+            r#"default;r=0;t=12;partial"#,
+            r#""default";r=0;t=12;pk=:cHJvY2Vzcw==:;note="a;b=c""#,
+            r#""default";r=0;t=12;"#,
+        ] {
+            let h = read(&[("ratelimit", field)]).expect(field);
+            assert_eq!(
+                (h.remaining, h.reset),
+                (Some(0), Some(Duration::from_secs(12))),
+                "{field}"
+            );
+            assert_eq!(h.pause(), Some(Duration::from_secs(12)), "{field}");
+        }
+    }
+
+    #[test]
+    fn boolean_parameters_in_the_policy_keep_its_quota() {
+        let h = read(&[
+            ("ratelimit", r#""hour";r=0;t=100"#),
+            ("ratelimit-policy", r#""hour";q=1000;w=3600;partial"#),
+        ])
+        .unwrap();
+        assert_eq!(h.limit, Some(1000));
+        let h = read(&[
+            ("ratelimit", r#""hour";r=0;t=100"#),
+            (
+                "ratelimit-policy",
+                r#""hour";partial;q=1000;flag=?1;w=3600"#,
+            ),
+        ])
+        .unwrap();
+        assert_eq!(h.limit, Some(1000));
+    }
+
+    #[test]
+    fn dictionary_members_may_carry_parameters() {
+        let h = read(&[("ratelimit", "limit=100;w=60, remaining=0;x, reset=7;y=?1")]).unwrap();
+        assert_eq!(
+            (h.limit, h.remaining, h.reset),
+            (Some(100), Some(0), Some(Duration::from_secs(7)))
+        );
+    }
+
+    #[test]
+    fn known_keys_must_be_integers_even_as_booleans() {
+        for bad in [
+            r#""default";r;t=12"#,
+            r#""default";r=?1;t=12"#,
+            r#""default";r=0;t=?1"#,
+        ] {
+            assert_eq!(read(&[("ratelimit", bad)]), None, "{bad}");
+        }
     }
 
     #[test]

@@ -47,6 +47,38 @@ mod retry_after;
 mod values;
 mod x_ratelimit;
 
+/// Marks a response (in its extensions) as coming from another server than the one the
+/// limiter paces, so its hints are not read: a redirect follower below the layer puts it on
+/// the answer of a hop to another origin (a presigned download URL's 503 says nothing about
+/// the API's quota). calm's `Client` does.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::num::NonZeroU32;
+/// use calm_ratelimit::{hints::OtherOrigin, Quota, RateLimitLayer};
+/// use http::{Response, StatusCode};
+/// use tower::{Layer, ServiceExt};
+///
+/// // The answer, a 429 with `Retry-After: 30`, came from another server.
+/// let backend = tower::service_fn(|_req: http::Request<()>| async {
+///     let mut res = Response::new(());
+///     *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+///     res.headers_mut().insert("retry-after", "30".parse().unwrap());
+///     res.extensions_mut().insert(OtherOrigin);
+///     Ok::<_, std::convert::Infallible>(res)
+/// });
+/// let layer = RateLimitLayer::new(Quota::per_second(NonZeroU32::new(10).unwrap()))
+///     .server_hints(true);
+/// layer.layer(backend).oneshot(http::Request::new(())).await.unwrap();
+/// assert_eq!(layer.limiter().snapshot().paused_until, None);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct OtherOrigin;
+
 /// What one response said about the server's quota: the result of [`read`].
 ///
 /// # Examples
@@ -84,6 +116,8 @@ pub struct ServerHint {
     pub remaining: Option<u64>,
     /// When the server's quota resets, as a wait from the moment the response was read.
     pub reset: Option<Duration>,
+    /// The field `remaining` and `reset` were read from.
+    family: Option<&'static str>,
 }
 
 impl ServerHint {
@@ -115,6 +149,34 @@ impl ServerHint {
             return self.reset;
         }
         None
+    }
+
+    /// The name of the header a [`pause`](Self::pause) comes from: `retry-after`, `ratelimit`
+    /// (the IETF field), `ratelimit-reset`, `x-ratelimit-reset` (or its `-requests` /
+    /// `-tokens` variant). `None` when there is no pause.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use calm_ratelimit::hints;
+    /// use http::{HeaderMap, StatusCode};
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+    /// headers.insert("x-ratelimit-reset", "30".parse().unwrap());
+    /// let hint = hints::read(&headers, StatusCode::OK, SystemTime::now()).unwrap();
+    /// assert_eq!(hint.source(), Some("x-ratelimit-reset"));
+    ///
+    /// headers.insert("retry-after", "5".parse().unwrap());
+    /// let hint = hints::read(&headers, StatusCode::TOO_MANY_REQUESTS, SystemTime::now()).unwrap();
+    /// assert_eq!(hint.source(), Some("retry-after"));
+    /// ```
+    #[must_use]
+    pub fn source(&self) -> Option<&'static str> {
+        self.pause()?;
+        if self.retry_after.is_some() {
+            return Some("retry-after");
+        }
+        self.family
     }
 }
 
@@ -204,6 +266,7 @@ impl ServerHint {
             limit: self.limit.or(other.limit),
             remaining: self.remaining.or(other.remaining),
             reset: self.reset.or(other.reset),
+            family: self.family.or(other.family),
         }
     }
 }
@@ -383,6 +446,9 @@ mod tests {
         let value = prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..40),
             "[0-9a-z\\.;=,\" -]{0,30}".prop_map(String::into_bytes),
+            // Structured-field shapes: items, parameters, booleans, byte sequences.
+            "(\"[a-z]{0,3}\"|[a-z]{1,3})(;[a-z*]{1,2}(=(\\?[01]|[0-9]{1,4}|:[a-zA-Z0-9+/=]{0,4}:|\"[^\"]{0,3}\"))?){0,4}(, ?[a-z=0-9;?]{0,8}){0,2}"
+                .prop_map(String::into_bytes),
         ];
         proptest::collection::vec((0..NAMES.len(), value), 0..6).prop_map(|pairs| {
             let mut headers = HeaderMap::new();

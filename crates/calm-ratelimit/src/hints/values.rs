@@ -142,7 +142,7 @@ pub(crate) fn reset(s: &str, now: SystemTime) -> Option<Duration> {
 /// `reset` is present. Malformed values are logged and left out.
 pub(crate) fn triple(
     headers: &HeaderMap,
-    [limit, remaining, reset_name]: [&HeaderName; 3],
+    [limit, remaining, reset_name]: [&'static HeaderName; 3],
     now: SystemTime,
 ) -> Option<ServerHint> {
     let number = |name: &HeaderName| {
@@ -166,12 +166,14 @@ pub(crate) fn triple(
     if remaining.is_none() && reset.is_none() {
         return None;
     }
-    Some(ServerHint {
+    let mut hint = ServerHint {
         limit: number(limit),
         remaining,
         reset,
         ..ServerHint::default()
-    })
+    };
+    hint.family = Some(reset_name.as_str());
+    Some(hint)
 }
 
 /// Splits a structured-field list or parameter string on `sep`, outside quoted strings.

@@ -13,21 +13,21 @@ use tower_test::mock;
 use crate::support::{self, ms, n, req, secs, serve};
 
 #[tokio::test(start_paused = true)]
-async fn keeps_the_inner_readiness_contract() {
+async fn no_place_is_taken_while_the_inner_is_not_ready() {
     let (mut svc, mut handle) = mock::spawn_layer::<Request<String>, Response<()>, _>(
         RateLimitLayer::new(Quota::per_second(n(10))),
     );
     let limiter = svc.get_ref().limiter().clone();
 
     handle.allow(0);
-    // The place is taken at once, but the inner service is not ready.
     assert_pending!(svc.poll_ready());
-    assert_eq!(limiter.snapshot().next_free, Instant::now() + ms(100));
-    // Asking again while the inner is busy does not take a second place.
+    tokio::time::sleep(ms(250)).await;
     assert_pending!(svc.poll_ready());
-    assert_eq!(limiter.snapshot().next_free, Instant::now() + ms(100));
+    // Nothing reserved while the inner was busy: the next place is still free now.
+    assert_eq!(limiter.snapshot().next_free, Instant::now());
+    assert_eq!(limiter.snapshot().queued, 0);
 
-    handle.allow(1);
+    handle.allow(2);
     assert!(svc.is_woken());
     assert_ready_ok!(svc.poll_ready());
     let response = svc.call(req("a"));
@@ -36,12 +36,18 @@ async fn keeps_the_inner_readiness_contract() {
     send.send_response(Response::new(()));
     response.await.unwrap();
 
-    // The next call waits for its place before asking the inner service.
-    handle.allow(1);
-    assert_pending!(svc.poll_ready());
-    tokio::time::sleep(ms(100)).await;
-    assert!(svc.is_woken());
+    // The next request waits for its place (100 ms) in its response future.
     assert_ready_ok!(svc.poll_ready());
+    let mut response = tokio_test::task::spawn(svc.call(req("b")));
+    assert_pending!(response.poll());
+    assert_pending!(handle.poll_request());
+    tokio::time::sleep(ms(100)).await;
+    assert!(response.is_woken());
+    assert_pending!(response.poll());
+    let (request, send) = handle.next_request().await.unwrap();
+    assert_eq!(request.body(), "b");
+    send.send_response(Response::new(()));
+    response.await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]

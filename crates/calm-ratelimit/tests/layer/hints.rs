@@ -54,7 +54,9 @@ async fn scenario(
 }
 
 fn layer() -> RateLimitLayer {
-    RateLimitLayer::new(Quota::per_second(n(10))).wall_clock(WallClock::starting_at(wall_start()))
+    RateLimitLayer::new(Quota::per_second(n(10)))
+        .server_hints(true)
+        .wall_clock(WallClock::starting_at(wall_start()))
 }
 
 fn value(s: &'static str) -> HeaderValue {
@@ -194,14 +196,16 @@ async fn a_pause_is_capped_at_max_pause() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_default_cap_is_five_minutes() {
-    let (arrivals, _) = scenario(
+async fn the_default_cap_is_one_minute() {
+    let (arrivals, snap) = scenario(
         layer(),
         StatusCode::TOO_MANY_REQUESTS,
         vec![("retry-after", value("86400"))],
     )
     .await;
-    assert_eq!(arrivals.times(), [secs(0), secs(300), ms(300_100)]);
+    assert_eq!(calm_ratelimit::DEFAULT_MAX_PAUSE, secs(60));
+    assert_eq!(arrivals.times(), [secs(0), secs(60), ms(60_100)]);
+    assert_eq!(snap.pauses, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -278,4 +282,113 @@ async fn a_pause_keeps_waiters_in_order_behind_it() {
         arrivals.times(),
         [ms(0), ms(100), ms(1000), ms(1100), ms(1200)]
     );
+}
+
+/// A handler of your own answering 503 + `Retry-After: 5`.
+fn own_handler() -> impl tower::Service<
+    Request<String>,
+    Response = Response<()>,
+    Error = std::convert::Infallible,
+    Future = std::future::Ready<Result<Response<()>, std::convert::Infallible>>,
+> + Clone {
+    tower::service_fn(|_req: Request<String>| {
+        let mut response = Response::new(());
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from_static("5"));
+        std::future::ready(Ok(response))
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bare_layer_does_not_pause_itself_on_its_own_handlers_answers() {
+    let layer = RateLimitLayer::new(Quota::per_second(n(100)));
+    let svc = layer.layer(own_handler());
+    let start = Instant::now();
+    for _ in 0..3 {
+        let response = svc.clone().oneshot(req("x")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(start.elapsed(), ms(20));
+    let snap = layer.limiter().snapshot();
+    assert_eq!(
+        (snap.paused_until, snap.pauses, snap.throttled),
+        (None, 0, 0)
+    );
+
+    // Opting in: the same answer pauses every caller for 5 s.
+    let layer = RateLimitLayer::new(Quota::per_second(n(100))).server_hints(true);
+    let svc = layer.layer(own_handler());
+    let start = Instant::now();
+    svc.clone().oneshot(req("x")).await.unwrap();
+    svc.clone().oneshot(req("y")).await.unwrap();
+    assert_eq!(start.elapsed(), secs(5));
+    // "y" got the same answer at 5 s: the pause moved again, and counts again.
+    assert_eq!(layer.limiter().snapshot().pauses, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pause_counts_and_logs_once_with_host_and_header() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Buffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let layer = RateLimitLayer::new(Quota::per_second(n(100)).burst(n(3))).server_hints(true);
+    // Answers after 10 ms, so the three answers arrive together.
+    let slow = tower::service_fn(|req: Request<String>| async move {
+        tokio::time::sleep(ms(10)).await;
+        own_handler().oneshot(req).await
+    });
+    let svc = layer.layer(slow);
+    // Three callers see the same 503 at the same instant: one pause, counted once.
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let request = Request::get("https://user:secret@api.example.com:8443/v1/x?token=abc")
+                .body(String::new())
+                .unwrap();
+            tokio::spawn(svc.clone().oneshot(request))
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let snap = layer.limiter().snapshot();
+    assert_eq!((snap.pauses, snap.throttled), (1, 3));
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(text.matches("WARN").count(), 1, "{text}");
+    assert!(text.contains("host=api.example.com:8443"), "{text}");
+    assert!(text.contains("header=\"retry-after\""), "{text}");
+    assert!(text.contains("5s"), "{text}");
+    for secret in ["user", "secret", "token", "abc", "/v1"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+
+    // A configured host is named instead.
+    logs.0.lock().unwrap().clear();
+    let layer = RateLimitLayer::new(Quota::per_second(n(100)))
+        .server_hints(true)
+        .host("api.example.com");
+    layer.layer(own_handler()).oneshot(req("x")).await.unwrap();
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("host=api.example.com "), "{text}");
 }

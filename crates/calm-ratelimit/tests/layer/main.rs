@@ -7,4 +7,5 @@ mod driving;
 mod hints;
 mod pacing;
 mod props;
+mod readiness;
 mod support;

@@ -5,7 +5,7 @@ use std::{
     task::{ready, Context, Poll, Wake, Waker},
 };
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use tower::BoxError;
@@ -15,6 +15,10 @@ use crate::error::ReplayError;
 
 /// The default cap of a [`ReplayBody`]'s buffer: 64 KiB.
 pub const DEFAULT_MAX_REPLAY_BYTES: usize = 64 * 1024;
+
+/// Data frames shorter than this are copied together into pieces of at least this size
+/// instead of being kept one by one.
+const SMALL_FRAME: usize = 1024;
 
 /// A request body that can be sent again: it buffers the bytes of the body it wraps, lazily,
 /// as the first attempt streams them, up to a cap.
@@ -29,6 +33,11 @@ pub const DEFAULT_MAX_REPLAY_BYTES: usize = 64 * 1024;
 /// any more — `try_clone_body` returns `None` and [`Retry`](crate::Retry) records
 /// [`StopReason::BodyNotReplayable`](crate::StopReason::BodyNotReplayable). A copy that was
 /// already behind fails with [`ReplayError`].
+///
+/// The cap bounds the buffer's memory, not only its bytes: empty data frames are passed on but
+/// not stored, and frames under 1 KiB are copied together into pieces of at least 1 KiB, so
+/// a body of a million one-byte frames is buffered (up to the cap) in a few pieces, not a
+/// million. A copy replays the same bytes, not necessarily in the same frames.
 ///
 /// Trailers are kept (outside the cap) and replayed after the data. Data frames are turned
 /// into [`Bytes`] (free for bodies whose data already is `Bytes`). The size hint of a copy is
@@ -64,18 +73,28 @@ pub const DEFAULT_MAX_REPLAY_BYTES: usize = 64 * 1024;
 /// ```
 pub struct ReplayBody<B> {
     shared: Arc<Mutex<Shared<B>>>,
-    /// Index of the next data chunk this copy yields.
-    pos: usize,
+    /// How many bytes this copy has yielded.
+    pos: u64,
+    /// Where byte `pos` is in the buffer: a piece (`pieces.len()` is the tail) and an offset
+    /// in it. Only meaningful while `pos < read` and the buffer is not capped.
+    cursor: (usize, usize),
     trailers_sent: bool,
 }
 
 struct Shared<B> {
     /// The original body; `None` once it ended or failed.
     body: Option<Pin<Box<B>>>,
-    /// Every data chunk read so far, while under the cap.
-    chunks: Vec<Bytes>,
-    /// How many data chunks were read from the original body.
-    read: usize,
+    /// The bytes read so far, while under the cap: frames of `SMALL_FRAME` bytes or more as
+    /// they came, smaller ones copied together.
+    pieces: Vec<Bytes>,
+    /// Small frames not yet made a piece: the piece after the last one.
+    ///
+    /// NOTE: when it becomes a piece it keeps its index and its bytes, so the cursor of a
+    /// copy that was reading it stays right.
+    tail: BytesMut,
+    /// How many bytes were read from the original body, past the cap too.
+    read: u64,
+    /// How many bytes `pieces` and `tail` hold (all of `read` until capped, then 0).
     buffered: usize,
     max: usize,
     capped: bool,
@@ -149,7 +168,8 @@ impl<B> ReplayBody<B> {
         ReplayBody {
             shared: Arc::new(Mutex::new(Shared {
                 body: Some(Box::pin(body)),
-                chunks: Vec::new(),
+                pieces: Vec::new(),
+                tail: BytesMut::new(),
                 read: 0,
                 buffered: 0,
                 max: max_bytes,
@@ -161,6 +181,7 @@ impl<B> ReplayBody<B> {
                 waiters,
             })),
             pos: 0,
+            cursor: (0, 0),
             trailers_sent: false,
         }
     }
@@ -208,6 +229,13 @@ impl<B> ReplayBody<B> {
         self.lock().buffered
     }
 
+    /// How many pieces the buffer holds: what its bookkeeping grows with, beside its bytes.
+    #[cfg(test)]
+    fn stored_frames(&self) -> usize {
+        let shared = self.lock();
+        shared.pieces.len() + usize::from(!shared.tail.is_empty())
+    }
+
     fn lock(&self) -> MutexGuard<'_, Shared<B>> {
         // NOTE: a panic in the inner body's poll poisons the lock; the state is still
         // consistent (every update happens after the poll), so go on with it.
@@ -225,8 +253,57 @@ impl<B> Shared<B> {
 
     fn cap(&mut self) {
         self.capped = true;
-        self.chunks = Vec::new();
+        self.pieces = Vec::new();
+        self.tail = BytesMut::new();
         self.buffered = 0;
+    }
+
+    /// Adds the non-empty `data`, just read, to the buffer, or caps it.
+    fn store(&mut self, data: &Bytes) {
+        self.read = self.read.saturating_add(data.len() as u64);
+        if self.capped {
+            return;
+        }
+        if self.buffered.saturating_add(data.len()) > self.max {
+            self.cap();
+            return;
+        }
+        self.buffered += data.len();
+        if data.len() >= SMALL_FRAME {
+            self.seal_tail();
+            self.pieces.push(data.clone());
+        } else {
+            self.tail.extend_from_slice(data);
+            if self.tail.len() >= SMALL_FRAME {
+                self.seal_tail();
+            }
+        }
+    }
+
+    /// Makes the tail a piece, if it holds anything.
+    fn seal_tail(&mut self) {
+        if !self.tail.is_empty() {
+            let piece = self.tail.split().freeze();
+            self.pieces.push(piece);
+        }
+    }
+
+    /// The cursor of the byte after the last one buffered.
+    fn end(&self) -> (usize, usize) {
+        (self.pieces.len(), self.tail.len())
+    }
+
+    /// The buffered bytes from `cursor` to the end of its piece (empty at a piece's end), and
+    /// the cursor after them.
+    fn piece_at(&self, (index, offset): (usize, usize)) -> (Bytes, (usize, usize)) {
+        match self.pieces.get(index) {
+            Some(piece) => (piece.slice(offset..), (index + 1, 0)),
+            // NOTE: a copy, not a view: the tail may still grow in place.
+            None => (
+                Bytes::copy_from_slice(&self.tail[offset..]),
+                (index, self.tail.len()),
+            ),
+        }
     }
 }
 
@@ -240,6 +317,7 @@ impl<B> TryCloneBody for ReplayBody<B> {
         Some(ReplayBody {
             shared: Arc::clone(&self.shared),
             pos: 0,
+            cursor: (0, 0),
             trailers_sent: false,
         })
     }
@@ -270,9 +348,13 @@ where
                 if shared.capped {
                     return Poll::Ready(Some(Err(ReplayError::new().into())));
                 }
-                let chunk = shared.chunks[this.pos].clone();
-                this.pos += 1;
-                return Poll::Ready(Some(Ok(Frame::data(chunk))));
+                let (piece, next) = shared.piece_at(this.cursor);
+                this.cursor = next;
+                if piece.is_empty() {
+                    continue;
+                }
+                this.pos += piece.len() as u64;
+                return Poll::Ready(Some(Ok(Frame::data(piece))));
             }
             if shared.ended {
                 if !this.trailers_sent {
@@ -296,15 +378,12 @@ where
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(mut data) => {
                         let bytes = data.copy_to_bytes(data.remaining());
-                        shared.read += 1;
-                        this.pos = shared.read;
-                        if !shared.capped {
-                            if shared.buffered.saturating_add(bytes.len()) <= shared.max {
-                                shared.buffered += bytes.len();
-                                shared.chunks.push(bytes.clone());
-                            } else {
-                                shared.cap();
-                            }
+                        // NOTE: an empty frame carries nothing to replay: passed on, never
+                        // stored, so a stream of them cannot grow the buffer.
+                        if !bytes.is_empty() {
+                            shared.store(&bytes);
+                            this.pos = shared.read;
+                            this.cursor = shared.end();
                         }
                         return Poll::Ready(Some(Ok(Frame::data(bytes))));
                     }
@@ -356,10 +435,7 @@ where
         if shared.capped {
             return SizeHint::default();
         }
-        let buffered: u64 = shared.chunks[self.pos..]
-            .iter()
-            .map(|c| c.len() as u64)
-            .sum();
+        let buffered = shared.read - self.pos;
         let mut hint = SizeHint::new();
         hint.set_lower(rest.lower().saturating_add(buffered));
         if let Some(upper) = rest.upper() {
@@ -382,6 +458,10 @@ impl<B> fmt::Debug for ReplayBody<B> {
             .field("pos", &self.pos)
             .field("read", &shared.read)
             .field("buffered", &shared.buffered)
+            .field(
+                "pieces",
+                &(shared.pieces.len() + usize::from(!shared.tail.is_empty())),
+            )
             .field("max", &shared.max)
             .field("capped", &shared.capped)
             .field("ended", &shared.ended)
@@ -460,8 +540,91 @@ mod tests {
         while let Some(f) = b.frame().await {
             seen_b.push(f.unwrap().into_data().unwrap());
         }
-        assert_eq!(seen_a, ["1", "2", "3", "4"]);
-        assert_eq!(seen_a, seen_b);
+        // NOTE: the same bytes, not the same frames: a copy behind the original gets small
+        // frames that were buffered together in one piece.
+        assert_eq!(seen_a.concat(), b"1234");
+        assert_eq!(seen_a.concat(), seen_b.concat());
+    }
+
+    #[tokio::test]
+    async fn a_copy_reading_small_frames_goes_on_when_they_become_a_piece() {
+        let (mut tx, body) = Channel::<Bytes, Infallible>::new(4);
+        let mut a = ReplayBody::new(body);
+        let mut b = a.try_clone_body().unwrap();
+        async fn next(body: &mut ReplayBody<Channel<Bytes, Infallible>>) -> Bytes {
+            body.frame().await.unwrap().unwrap().into_data().unwrap()
+        }
+        tx.send_data(Bytes::from_static(b"abc")).await.unwrap();
+        assert_eq!(next(&mut a).await, "abc");
+        assert_eq!(next(&mut b).await, "abc"); // from the small frames not yet a piece
+        tx.send_data(Bytes::from(vec![b'd'; SMALL_FRAME - 3]))
+            .await
+            .unwrap();
+        assert_eq!(next(&mut a).await.len(), SMALL_FRAME - 3); // now they make a piece
+        tx.send_data(Bytes::from(vec![b'e'; 2 * SMALL_FRAME]))
+            .await
+            .unwrap();
+        assert_eq!(next(&mut a).await.len(), 2 * SMALL_FRAME);
+        drop(tx);
+        assert_eq!(a.stored_frames(), 2);
+        let mut expected = b"abc".to_vec();
+        expected.extend(vec![b'd'; SMALL_FRAME - 3]);
+        expected.extend(vec![b'e'; 2 * SMALL_FRAME]);
+        let fresh = a.try_clone_body().unwrap();
+        assert!(read_all(a).await.unwrap().0.is_empty());
+        assert!(read_all(fresh).await.unwrap().0 == expected[..]);
+        let rest = tokio::time::timeout(std::time::Duration::from_secs(5), read_all(b))
+            .await
+            .expect("the copy does not spin")
+            .unwrap();
+        assert!(rest.0 == expected[3..], "the copy went on where it was");
+    }
+
+    #[tokio::test]
+    async fn copies_polled_in_any_order_see_the_same_bytes() {
+        // Frames of every size class (empty, small, exactly SMALL_FRAME, large) so the tail is
+        // made a piece while copies are reading it.
+        let sizes = [
+            3, 0, 1, 700, 400, 1024, 2, 0, 3000, 1023, 1, 1, 5000, 9, 0, 1500, 4,
+        ];
+        let parts: Vec<Bytes> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| Bytes::from(vec![b'a' + i as u8; n]))
+            .collect();
+        let whole = parts.concat();
+        let frames = parts
+            .into_iter()
+            .map(|p| Ok::<_, Infallible>(Frame::data(p)));
+        let first = ReplayBody::new(StreamBody::new(futures_util::stream::iter(frames)));
+        let mut copies = vec![(first.try_clone_body().unwrap(), Vec::new(), false)];
+        copies.push((first, Vec::new(), false));
+        // A fixed pseudo-random schedule; a third copy joins half-way.
+        let mut state = 0x2545_f491_u32;
+        for step in 0..400 {
+            if step == 20 {
+                let late = copies[0].0.try_clone_body().unwrap();
+                copies.push((late, Vec::new(), false));
+            }
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let which = state as usize % copies.len();
+            let (body, seen, done) = &mut copies[which];
+            if *done {
+                continue;
+            }
+            match body.frame().await {
+                Some(frame) => seen.extend_from_slice(&frame.unwrap().into_data().unwrap()),
+                None => *done = true,
+            }
+        }
+        for (body, mut seen, done) in copies {
+            if !done {
+                seen.extend_from_slice(&read_all(body).await.unwrap().0);
+            }
+            assert_eq!(seen, whole);
+        }
     }
 
     #[tokio::test]
@@ -541,6 +704,63 @@ mod tests {
         assert!(a.is_woken(), "the other copy must not sleep forever");
         let frame = tokio_test::assert_ready!(a.poll()).unwrap().unwrap();
         assert_eq!(frame.into_data().unwrap(), "x");
+    }
+
+    /// A body of `n` data frames, each `frame` long (`b'a' + i % 26` repeated).
+    fn frames(n: usize, frame: usize) -> impl Body<Data = Bytes, Error = Infallible> + Unpin {
+        let frames = (0..n).map(move |i| {
+            let byte = b'a' + (i % 26) as u8;
+            Ok(Frame::data(Bytes::from(vec![byte; frame])))
+        });
+        StreamBody::new(futures_util::stream::iter(frames))
+    }
+
+    fn expected(n: usize, frame: usize) -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| std::iter::repeat_n(b'a' + (i % 26) as u8, frame))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn empty_frames_are_not_stored() {
+        let first = ReplayBody::with_max_bytes(frames(2_000_000, 0), 1024);
+        let second = first.try_clone_body().unwrap();
+        assert!(read_all(first).await.unwrap().0.is_empty());
+        assert_eq!(second.stored_frames(), 0);
+        assert_eq!(second.buffered_bytes(), 0);
+        assert!(!second.is_capped());
+        assert!(read_all(second).await.unwrap().0.is_empty());
+    }
+
+    #[tokio::test]
+    async fn tiny_frames_are_stored_in_few_pieces() {
+        // Within the cap: replayed exactly, from a handful of pieces.
+        let first = ReplayBody::with_max_bytes(frames(1000, 1), 1024);
+        let second = first.try_clone_body().unwrap();
+        assert_eq!(read_all(first).await.unwrap().0, expected(1000, 1));
+        assert_eq!(second.buffered_bytes(), 1000);
+        assert!(
+            second.stored_frames() <= 4,
+            "{} pieces",
+            second.stored_frames()
+        );
+        assert_eq!(read_all(second).await.unwrap().0, expected(1000, 1));
+
+        // Past the cap: the attempt streams on, the buffer goes, no copy can be made.
+        let first = ReplayBody::with_max_bytes(frames(200_000, 1), 1024);
+        let behind = first.try_clone_body().unwrap();
+        let mut reader = first.try_clone_body().unwrap();
+        let mut most = 0;
+        let mut read = Vec::new();
+        while let Some(frame) = reader.frame().await {
+            read.extend_from_slice(&frame.unwrap().into_data().unwrap());
+            most = most.max(behind.stored_frames());
+        }
+        assert_eq!(read, expected(200_000, 1));
+        assert!(most <= 4, "at most {most} pieces were held");
+        assert_eq!((behind.stored_frames(), behind.buffered_bytes()), (0, 0));
+        assert!(behind.try_clone_body().is_none());
+        assert!(read_all(behind).await.unwrap_err().is::<ReplayError>());
     }
 
     #[tokio::test]

@@ -42,7 +42,10 @@ async fn post_whose_redirect_hop_is_refused_is_not_sent_again() {
     assert_eq!(seen.len(), 1);
     assert_eq!(err.info().unwrap().stop_reason(), &StopReason::NotRetryable);
     assert!(err.find_source::<FollowUpError>().is_some());
-    assert!(err.find_source::<std::io::Error>().is_some(), "cause chain kept");
+    assert!(
+        err.find_source::<std::io::Error>().is_some(),
+        "cause chain kept"
+    );
     assert_no_more_requests(&mut handle);
 }
 
@@ -55,7 +58,11 @@ async fn get_whose_redirect_hop_fails_is_still_retried_as_idempotent() {
     let seen = serve(
         &mut handle,
         t0,
-        [Reply::Error(hop_error), from_hop(status(429)).into(), status(200).into()],
+        [
+            Reply::Error(hop_error),
+            from_hop(status(429)).into(),
+            status(200).into(),
+        ],
     )
     .await;
     let res = call.await.unwrap().unwrap();

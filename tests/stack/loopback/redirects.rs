@@ -1,0 +1,162 @@
+//! Redirects through the whole stack: every hop to the API's origin pays for its place, a hop
+//! to another origin does not, and a POST answered with a redirect is never sent again.
+
+use std::time::Duration;
+
+use calm::retry::StopReason;
+use calm::{Client, RetryPolicy};
+use calm_mock::{MockApi, Reply};
+use http::{Method, StatusCode};
+
+use crate::support::per_second;
+
+/// A port on loopback nobody listens on.
+fn refusing_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    port
+}
+
+#[tokio::test]
+async fn every_hop_to_the_origin_takes_a_place() {
+    let api = MockApi::start().await;
+    api.script("/v1/a", [Reply::redirect(303, "/v1/b")]);
+    api.script("/v1/b", [Reply::redirect(307, "/v1/c")]);
+    let client = Client::builder(api.base_url())
+        .rate_limit(per_second(2))
+        .build()
+        .unwrap();
+
+    let response = client.get("/v1/a").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let arrivals: Vec<_> = api.requests().iter().map(|r| r.at).collect();
+    assert_eq!(arrivals.len(), 3, "the original and two hops");
+    for pair in arrivals.windows(2) {
+        // NOTE: places are 500 ms apart; the first arrival also paid for the connect.
+        assert!(
+            pair[1] - pair[0] >= Duration::from_millis(450),
+            "hops {:?} apart",
+            pair[1] - pair[0]
+        );
+    }
+    let stats = client.stats();
+    assert_eq!(stats.redirects, 2);
+    assert_eq!(stats.attempts, 1, "one attempt, three requests");
+    assert_eq!(response.retry_info().unwrap().attempts(), 1);
+}
+
+#[tokio::test]
+async fn a_hop_to_another_origin_spends_no_place() {
+    let api = MockApi::start().await;
+    let storage = MockApi::start().await;
+    api.script(
+        "/v1/export",
+        [Reply::redirect(303, &storage.url("/bucket/file?sig=x"))],
+    );
+    let client = Client::builder(api.base_url())
+        .bearer_auth("secret-token")
+        .rate_limit(per_second(1))
+        .build()
+        .unwrap();
+
+    let response = client.get("/v1/export").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let sent = api.requests()[0].at;
+    let hop = &storage.requests()[0];
+    assert!(
+        hop.at - sent < Duration::from_millis(500),
+        "the hop went at once"
+    );
+    assert!(hop.headers.get("authorization").is_none());
+    // One place taken: the next one is free within the quota's one interval.
+    let snapshot = client.limiter_snapshot().unwrap();
+    assert!(
+        snapshot.next_free <= sent + Duration::from_secs(1),
+        "two places taken: next free {:?} after the request",
+        snapshot.next_free - sent
+    );
+    assert_eq!(client.stats().redirects, 1);
+}
+
+#[tokio::test]
+async fn a_post_redirected_to_a_refusing_port_is_sent_once() {
+    let api = MockApi::start().await;
+    let target = format!("http://127.0.0.1:{}/receipt", refusing_port());
+    api.script("/v1/orders", [Reply::redirect(303, &target)]);
+    let client = Client::builder(api.base_url()).build().unwrap();
+
+    let error = client.post("/v1/orders").send().await.unwrap_err();
+    assert_eq!(api.request_count(), 1, "{error}");
+}
+
+#[tokio::test]
+async fn a_post_redirected_to_a_429_is_sent_once() {
+    let api = MockApi::start().await;
+    api.script("/v1/orders", [Reply::redirect(303, "/v1/receipt")]);
+    api.script("/v1/receipt", [Reply::status(429), Reply::ok()]);
+    let client = Client::builder(api.base_url())
+        .retry(RetryPolicy::default().backoff(calm::Backoff::none()))
+        .build()
+        .unwrap();
+
+    let response = client.post("/v1/orders").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let posts = api
+        .requests()
+        .iter()
+        .filter(|r| r.method == Method::POST)
+        .count();
+    assert_eq!(posts, 1);
+    assert_eq!(
+        response.retry_info().unwrap().stop_reason(),
+        &StopReason::NotRetryable
+    );
+}
+
+#[tokio::test]
+async fn another_origins_retry_after_does_not_pause_the_api() {
+    let api = MockApi::start().await;
+    let storage = MockApi::start().await;
+    storage.script(
+        "/bucket/file",
+        [Reply::status(503).header("retry-after", "30")],
+    );
+    api.script(
+        "/v1/export",
+        [Reply::redirect(303, &storage.url("/bucket/file"))],
+    );
+    let client = Client::builder(api.base_url())
+        .rate_limit(per_second(10))
+        .no_retries()
+        .build()
+        .unwrap();
+
+    let response = client.get("/v1/export").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let snapshot = client.limiter_snapshot().unwrap();
+    assert_eq!(snapshot.paused_until, None, "paused by another server");
+    assert_eq!(client.stats().server_pauses, 0);
+}
+
+#[tokio::test]
+async fn the_apis_own_retry_after_after_a_hop_pauses_it() {
+    let api = MockApi::start().await;
+    api.script("/v1/export", [Reply::redirect(303, "/v1/export/file")]);
+    api.script(
+        "/v1/export/file",
+        [Reply::status(503).header("retry-after", "30")],
+    );
+    let client = Client::builder(api.base_url())
+        .rate_limit(per_second(10))
+        .no_retries()
+        .build()
+        .unwrap();
+
+    let response = client.get("/v1/export").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(client.limiter_snapshot().unwrap().paused_until.is_some());
+    assert_eq!(client.stats().server_pauses, 1);
+}
