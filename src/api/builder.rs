@@ -29,10 +29,11 @@ use tower::{BoxError, Layer, Service, ServiceBuilder};
 /// | setting | default |
 /// |---|---|
 /// | retries | [`RetryPolicy::default()`]: 3 retries of idempotent requests on 429/502/503/504 and transport errors, exponential backoff with jitter, `Retry-After` honored up to 60 s, shared budget |
-/// | rate limit | none |
+/// | rate limit | none (server hints on once there is one; pauses capped at 60 s) |
 /// | per-attempt timeout | none |
 /// | deadline | none |
 /// | in-flight limit | none |
+/// | redirects | followed, at most 10 in a row; each hop to the API's origin takes a place |
 /// | `User-Agent` | `calm/<version>` |
 ///
 /// ```

@@ -102,9 +102,23 @@ impl ResponseFuture {
 /// deadline would cut short, and returns the last response instead.
 fn within_deadline(mut request: Request<Body>, ends: Option<Instant>) -> Request<Body> {
     if let Some(ends) = ends {
-        // NOTE: a place past the deadline is refused at once rather than slept towards.
-        request.extensions_mut().insert(Deadline::at(ends));
-        request.extensions_mut().insert(MaxWait::until(ends));
+        let extensions = request.extensions_mut();
+        // NOTE: a caller's own, earlier deadline stays in force.
+        let deadline = extensions
+            .get::<Deadline>()
+            .map_or(ends, |own| own.instant().min(ends));
+        extensions.insert(Deadline::at(deadline));
+        // NOTE: a place past the deadline is refused at once rather than slept towards; a
+        // caller's own bound relative to each attempt is kept as it is.
+        match extensions.get::<MaxWait>().map(|own| own.deadline()) {
+            None => {
+                extensions.insert(MaxWait::until(deadline));
+            }
+            Some(Some(own)) => {
+                extensions.insert(MaxWait::until(own.min(deadline)));
+            }
+            Some(None) => {}
+        }
     }
     request
 }

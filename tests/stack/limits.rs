@@ -271,3 +271,33 @@ async fn waiting_for_an_in_flight_slot_spends_no_place() {
         );
     }
 }
+
+/// A caller's own, earlier `Deadline` is kept when the client has a longer one.
+#[tokio::test(start_paused = true)]
+async fn a_callers_earlier_deadline_stays_in_force() {
+    let backend = Backend::new([Answer::status(503)]);
+    let client = builder()
+        .retry(
+            RetryPolicy::default()
+                .max_retries(10)
+                .backoff(Backoff::constant(secs(1))),
+        )
+        .deadline(secs(10))
+        .build_with(backend.clone())
+        .unwrap();
+
+    let started = Instant::now();
+    let response = client
+        .get("/x")
+        .extension(calm::retry::Deadline::at(started + ms(2500)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    // Attempts at 0 s, 1 s and 2 s; one at 3 s would be past the caller's 2.5 s.
+    assert_eq!(backend.count(), 3);
+    assert!(matches!(
+        response.retry_info().unwrap().stop_reason(),
+        StopReason::DeadlineExceeded { .. }
+    ));
+}

@@ -17,6 +17,7 @@
 
 use std::collections::VecDeque;
 use std::io::Write as _;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
@@ -89,16 +90,19 @@ pub(crate) struct Log {
 }
 
 /// A request as the log keeps it.
-#[derive(Debug)]
-struct Entry {
+///
+/// NOTE: the head and body are shared (`Arc`), so [`Log::snapshot`] copies an entry under the
+/// log's lock with two reference counts, and the rebuilding happens outside it.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
     at: Instant,
     version: Version,
     /// The method, the target, then each header name and value; every field is a `u32`
     /// little-endian length followed by that many bytes.
-    head: Box<[u8]>,
+    head: Arc<[u8]>,
     /// The body in an exact-size allocation of its own (never a slice of a connection
     /// buffer); `None` while not read, when empty, or when bodies are not recorded.
-    body: Option<Box<[u8]>>,
+    body: Option<Arc<[u8]>>,
 }
 
 impl Log {
@@ -124,7 +128,7 @@ impl Log {
         self.entries.push_back(Entry {
             at,
             version: req.version(),
-            head: encode_head(req),
+            head: Arc::from(encode_head(req)),
             body: None,
         });
         seq
@@ -148,7 +152,7 @@ impl Log {
             .ok()
             .and_then(|i| self.entries.get_mut(i))
         {
-            entry.body = Some(Box::from(body));
+            entry.body = Some(Arc::from(body));
         }
     }
 
@@ -157,7 +161,13 @@ impl Log {
         self.total
     }
 
+    /// The entries kept, oldest first; cheap enough to take under the lock.
+    pub(crate) fn snapshot(&self) -> Vec<Entry> {
+        self.entries.iter().cloned().collect()
+    }
+
     /// The entries kept, oldest first, as [`RecordedRequest`]s.
+    #[cfg(test)]
     pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
         self.entries.iter().map(Entry::to_request).collect()
     }
@@ -222,7 +232,7 @@ impl<'a> Iterator for Fields<'a> {
 }
 
 impl Entry {
-    fn to_request(&self) -> RecordedRequest {
+    pub(crate) fn to_request(&self) -> RecordedRequest {
         let mut fields = Fields(&self.head);
         // NOTE: every field was valid when hyper handed it over, so parsing it again
         // cannot fail; the fallbacks only keep this code free of panics.

@@ -25,7 +25,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::body::MockBody;
 use crate::quota::{Admission, QuotaHeaders, QuotaState};
-use crate::record::{Log, RecordedRequest, DEFAULT_LOG_LIMIT};
+use crate::record::{Entry, Log, RecordedRequest, DEFAULT_LOG_LIMIT};
 use crate::reply::{Action, Reply};
 
 /// A scripted HTTP API on `127.0.0.1`, for tests, examples and benches.
@@ -238,7 +238,9 @@ impl MockApi {
     /// # }
     /// ```
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.shared.log).requests()
+        // NOTE: rebuilt outside the lock, which every connection takes to record.
+        let entries = lock(&self.shared.log).snapshot();
+        entries.iter().map(Entry::to_request).collect()
     }
 
     /// How many requests have been received so far: every request whose head the mock read,

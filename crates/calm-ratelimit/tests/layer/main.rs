@@ -8,4 +8,5 @@ mod hints;
 mod pacing;
 mod props;
 mod readiness;
+mod stall;
 mod support;
