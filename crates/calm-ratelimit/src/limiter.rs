@@ -393,14 +393,7 @@ impl Waiter {
     ) -> Result<bool, MaxWaitExceeded> {
         debug_assert!(self.held.is_none());
         match limiter.backend().reserve(bound.map(|b| b.deadline), waker) {
-            // NOTE: a place is spent when claimed: one due already is claimed through `check`
-            // (free for a place admitted on the spot), never assumed taken.
-            Ok(ticket)
-                if ticket.at() <= Instant::now()
-                    && limiter.backend().check(&ticket, waker) == Admission::Admitted =>
-            {
-                Ok(true)
-            }
+            Ok(ticket) if ticket.at() <= Instant::now() => Ok(true),
             Ok(ticket) => {
                 self.held = Some(Held {
                     limiter: limiter.clone(),
@@ -428,13 +421,8 @@ impl Waiter {
             if self.reserve(limiter, None, cx.waker())? {
                 return Poll::Ready(Ok(()));
             }
-            // NOTE: the backend has this task's waker and told this instant: no check needed
-            // before it (a ticket issued for an instant already past is checked).
-            known = self
-                .held
-                .as_ref()
-                .map(|h| h.ticket.at())
-                .filter(|at| *at > Instant::now());
+            // NOTE: the backend has this task's waker and told this instant: no check needed.
+            known = self.held.as_ref().map(|h| h.ticket.at());
         }
         self.wait(known, cx)
     }
@@ -457,11 +445,10 @@ impl Waiter {
             let at = match known.take() {
                 Some(at) => at,
                 None => match held.limiter.backend().check(&held.ticket, cx.waker()) {
-                    // NOTE: only `Admitted` spends the place. An instant already past (the
-                    // clock moved on since the backend read it) is slept through at once and
-                    // checked again.
-                    Admission::WaitUntil(at) => at,
-                    Admission::Admitted => {
+                    // NOTE: a backend that reports an instant already past is taken at its
+                    // word.
+                    Admission::WaitUntil(at) if at > Instant::now() => at,
+                    _ => {
                         held.give_back = false;
                         self.held = None;
                         return Poll::Ready(Ok(()));

@@ -8,5 +8,4 @@ mod hints;
 mod pacing;
 mod props;
 mod readiness;
-mod stall;
 mod support;

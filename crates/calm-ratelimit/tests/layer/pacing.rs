@@ -164,3 +164,20 @@ async fn stacks_built_from_one_limiter_share_it() {
     assert_eq!(at_a.times(), [ms(0), ms(500), ms(1000), ms(1500)]);
     assert_eq!(at_b.times(), [ms(250), ms(750), ms(1250), ms(1750)]);
 }
+
+/// A timer's own lateness (tokio fires on whole milliseconds) is not a stall: places that do
+/// not fall on a millisecond keep their exact schedule, with no drift.
+#[tokio::test(start_paused = true)]
+async fn timer_rounding_does_not_slow_the_schedule() {
+    let limiter = Limiter::new(Quota::per_second(n(3)));
+    let start = Instant::now();
+    for _ in 0..31 {
+        limiter.acquire().await;
+    }
+    // 30 intervals of 333.3 ms: 10 s, give or take the last timer's rounding.
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= secs(10) && elapsed < secs(10) + ms(2),
+        "{elapsed:?}"
+    );
+}
