@@ -167,7 +167,7 @@ impl Client {
     }
 
     /// A `POST` request. Not retried after it may have reached the server unless it carries
-    /// an `Idempotency-Key` header (see [`RetryPolicy`]).
+    /// an `Idempotency-Key` header (see [`RetryPolicy`](crate::RetryPolicy)).
     pub fn post(&self, path: &str) -> RequestBuilder {
         self.request(Method::POST, path)
     }
