@@ -301,3 +301,36 @@ async fn a_callers_earlier_deadline_stays_in_force() {
         StopReason::DeadlineExceeded { .. }
     ));
 }
+
+/// A request whose deadline falls inside a server pause fails at once, naming the pause's end,
+/// instead of hanging until the deadline.
+#[tokio::test(start_paused = true)]
+async fn a_deadline_inside_a_server_pause_fails_at_once_naming_its_end() {
+    let backend = Backend::new([
+        Answer::status(429).header("retry-after", "30"),
+        Answer::ok(),
+    ]);
+    let client = builder()
+        .rate_limit(per_second(10))
+        .deadline(secs(5))
+        .build_with(backend.clone())
+        .unwrap();
+
+    let started = Instant::now();
+    let response = client.get("/x").send().await.unwrap();
+    assert_eq!(response.status(), 429, "a 30 s Retry-After is not slept on");
+    let snapshot = client.limiter_snapshot().unwrap();
+    assert_eq!(snapshot.paused_until, Some(started + secs(30)));
+    assert_eq!(client.stats().server_pauses, 1);
+
+    let error = client.get("/x").send().await.unwrap_err();
+    assert_eq!(started.elapsed(), secs(0), "failed at once");
+    let refused = std::iter::successors(Some(&*error as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
+    .find_map(|e| e.downcast_ref::<MaxWaitExceeded>())
+    .expect("a MaxWaitExceeded in the chain");
+    assert!(refused.is_paused());
+    assert_eq!(refused.paused_until(), Some(started + secs(30)));
+    assert_eq!(backend.count(), 1);
+}

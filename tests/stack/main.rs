@@ -15,6 +15,7 @@ mod limits;
 mod loopback;
 mod order;
 mod policy;
+mod readiness;
 mod registry;
 mod stats;
 mod tower_compat;
