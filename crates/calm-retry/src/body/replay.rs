@@ -116,6 +116,11 @@ struct Shared<B> {
 struct Waiters(Mutex<Vec<Waker>>);
 
 impl Waiters {
+    fn wake_all(&self) {
+        let list = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        list.into_iter().for_each(Waker::wake);
+    }
+
     fn register(&self, waker: &Waker) {
         let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if !list.iter().any(|w| w.will_wake(waker)) {
@@ -130,8 +135,7 @@ impl Wake for Waiters {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let list = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
-        list.into_iter().for_each(Waker::wake);
+        self.wake_all();
     }
 }
 
@@ -230,6 +234,17 @@ impl<B> ReplayBody<B> {
     }
 
     /// How many pieces the buffer holds: what its bookkeeping grows with, beside its bytes.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        let shared = self.lock();
+        let list = shared
+            .waiters
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        list.len()
+    }
+
     #[cfg(test)]
     fn stored_frames(&self) -> usize {
         let shared = self.lock();
@@ -374,7 +389,14 @@ where
             };
             shared.waiters.register(cx.waker());
             let mut all = Context::from_waker(&shared.wake_waiters);
-            match ready!(body.as_mut().poll_frame(&mut all)) {
+            let polled = body.as_mut().poll_frame(&mut all);
+            if polled.is_ready() {
+                // NOTE: the original moved on, so every copy that waited for it may read again;
+                // and the list must not keep growing with the wakers of a reader that never
+                // had to wait (`will_wake` can be false for two wakers of one task).
+                shared.waiters.wake_all();
+            }
+            match ready!(polled) {
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(mut data) => {
                         let bytes = data.copy_to_bytes(data.remaining());
@@ -719,6 +741,24 @@ mod tests {
         (0..n)
             .flat_map(|i| std::iter::repeat_n(b'a' + (i % 26) as u8, frame))
             .collect()
+    }
+
+    /// Two wakers of one task need not `will_wake` each other; a reader that never had to wait
+    /// must not leave one behind per frame (that made reading quadratic).
+    #[test]
+    fn a_reader_that_never_waits_leaves_no_wakers_behind() {
+        struct Noop;
+        impl std::task::Wake for Noop {
+            fn wake(self: Arc<Self>) {}
+        }
+        let mut body = ReplayBody::with_max_bytes(frames(1000, 1), 64 * 1024);
+        let copy = body.try_clone_body().unwrap();
+        for _ in 0..1000 {
+            let waker = Waker::from(Arc::new(Noop));
+            let mut cx = Context::from_waker(&waker);
+            assert!(Pin::new(&mut body).poll_frame(&mut cx).is_ready());
+        }
+        assert_eq!(copy.waiting(), 0);
     }
 
     #[tokio::test]
