@@ -2,7 +2,7 @@
 
 pub(crate) mod normalize;
 
-use self::normalize::{canonical_escapes, escape_at, hex_value, is_unreserved, HostError};
+use self::normalize::{canonical_escapes, escape_at, push_canonical_escape, HostError};
 use crate::error::{InvalidBaseUrl, InvalidBaseUrlKind as K, ResolveError, ResolveErrorKind};
 use bytes::Bytes;
 use http::uri::{Authority, Parts, PathAndQuery, Scheme};
@@ -472,15 +472,12 @@ pub(crate) fn is_dot_segment(segment: &str) -> bool {
     loop {
         let byte = match bytes.get(i) {
             None => None,
-            Some(&b'%') => match (
-                bytes.get(i + 1).and_then(|&b| hex_value(b)),
-                bytes.get(i + 2).and_then(|&b| hex_value(b)),
-            ) {
-                (Some(hi), Some(lo)) => {
+            Some(&b'%') => match escape_at(bytes, i) {
+                Some((hi, lo)) => {
                     i += 2;
                     Some(hi << 4 | lo)
                 }
-                _ => Some(b'%'),
+                None => Some(b'%'),
             },
             Some(&b) => Some(b),
         };
@@ -769,15 +766,8 @@ fn normalize_path(path: &str, quiet: bool) -> Result<String, (K, String)> {
     while i < bytes.len() {
         let b = bytes[i];
         if b == b'%' {
-            if let Some((hi, lo)) = escape_at(bytes, i) {
-                let byte = hi << 4 | lo;
-                if is_unreserved(byte) {
-                    out.push(char::from(byte));
-                } else {
-                    out.push('%');
-                    out.push(char::from(bytes[i + 1].to_ascii_uppercase()));
-                    out.push(char::from(bytes[i + 2].to_ascii_uppercase()));
-                }
+            if let Some(digits) = escape_at(bytes, i) {
+                push_canonical_escape(&mut out, bytes, i, digits);
                 i += 3;
                 continue;
             }

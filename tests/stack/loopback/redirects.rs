@@ -66,12 +66,9 @@ async fn a_hop_to_another_origin_spends_no_place() {
 
     let sent = api.requests()[0].at;
     let hop = &storage.requests()[0];
-    assert!(
-        hop.at - sent < Duration::from_millis(500),
-        "the hop went at once"
-    );
     assert!(hop.headers.get("authorization").is_none());
-    // One place taken: the next one is free within the quota's one interval.
+    // One place taken: the next one is free within the quota's one interval. Had the hop
+    // waited for a place of its own, it would have taken the second one.
     let snapshot = client.limiter_snapshot().unwrap();
     assert!(
         snapshot.next_free <= sent + Duration::from_secs(1),

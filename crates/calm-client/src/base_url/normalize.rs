@@ -210,15 +210,8 @@ pub(crate) fn canonical_escapes(path: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(path.len());
     let mut i = 0;
     while i < bytes.len() {
-        if let Some((hi, lo)) = escape_at(bytes, i) {
-            let byte = hi << 4 | lo;
-            if is_unreserved(byte) {
-                out.push(char::from(byte));
-            } else {
-                out.push('%');
-                out.push(char::from(bytes[i + 1].to_ascii_uppercase()));
-                out.push(char::from(bytes[i + 2].to_ascii_uppercase()));
-            }
+        if let Some(digits) = escape_at(bytes, i) {
+            push_canonical_escape(&mut out, bytes, i, digits);
             i += 3;
         } else {
             // NOTE: copy up to the next `%` at once, so multi-byte characters stay whole.
@@ -231,6 +224,19 @@ pub(crate) fn canonical_escapes(path: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Writes the escape `bytes[i..i + 3]`, whose digits are `(hi, lo)`, in canonical form: the
+/// character itself when it is unreserved, else `%` and the digits upper-cased.
+pub(crate) fn push_canonical_escape(out: &mut String, bytes: &[u8], i: usize, (hi, lo): (u8, u8)) {
+    let byte = hi << 4 | lo;
+    if is_unreserved(byte) {
+        out.push(char::from(byte));
+    } else {
+        out.push('%');
+        out.push(char::from(bytes[i + 1].to_ascii_uppercase()));
+        out.push(char::from(bytes[i + 2].to_ascii_uppercase()));
+    }
 }
 
 /// The two hex digits' values when `bytes[i..]` starts with a well-formed `%XX` escape.

@@ -97,10 +97,6 @@ impl<B, E> Policy<B, E> for RedirectPolicy {
             }
         }
     }
-
-    fn clone_body(&self, body: &B) -> Option<B> {
-        Policy::<B, E>::clone_body(&self.limited, body)
-    }
 }
 
 /// Same scheme, host (ignoring case) and port, default ports included.

@@ -78,18 +78,36 @@ async fn get_whose_redirect_hop_fails_is_still_retried_as_idempotent() {
     );
 }
 
+type Fut = tokio_test::task::Spawn<<Svc as tower::Service<Req>>::Future>;
+
+/// Sends `req` through a retry layer with `policy`, answers the first attempt with `first`,
+/// and leaves the mock not ready: the retry then waits for it.
+async fn first_attempt_then_not_ready(
+    policy: calm_retry::RetryPolicy,
+    req: Req,
+    first: Reply,
+) -> (Fut, Handle) {
+    let (mut svc, mut handle) = mock::spawn_layer::<Req, Res, _>(RetryLayer::new(policy).unwrap());
+    assert_ready_ok!(svc.poll_ready());
+    let mut fut = tokio_test::task::spawn(svc.call(req));
+    let (_, reply) = handle.next_request().await.unwrap();
+    handle.allow(0);
+    match first {
+        Reply::Response(res) => reply.send_response(res),
+        Reply::Error(err) => reply.send_error(err),
+    }
+    assert_pending!(fut.poll());
+    (fut, handle)
+}
+
 /// The inner service is not ready again before the deadline: the retry is not sent, and the
 /// 503 comes back whole with its `RetryInfo`.
 #[tokio::test(start_paused = true)]
 async fn retry_not_ready_before_the_deadline_returns_the_last_response() {
     let policy = constant(1).deadline(Duration::from_secs(5));
-    let (mut svc, mut handle) = mock::spawn_layer::<Req, Res, _>(RetryLayer::new(policy).unwrap());
-    assert_ready_ok!(svc.poll_ready());
-    let mut fut = tokio_test::task::spawn(svc.call(request(Method::GET)));
-    let (_, reply) = handle.next_request().await.unwrap();
-    handle.allow(0);
-    reply.send_response(status(503));
-    assert_pending!(fut.poll()); // backing off for 1 s
+    let (mut fut, mut handle) =
+        first_attempt_then_not_ready(policy, request(Method::GET), status(503).into()).await;
+    // backing off for 1 s
     tokio::time::advance(secs(3)).await;
     assert_pending!(fut.poll()); // due, but the inner service is not ready
     tokio::time::advance(secs(3)).await;
@@ -110,17 +128,11 @@ async fn retry_not_ready_before_the_deadline_returns_the_last_response() {
 /// The inner service becomes ready only after the deadline: the retry is not sent then.
 #[tokio::test(start_paused = true)]
 async fn retry_ready_only_after_the_deadline_is_not_sent() {
-    let policy = constant(1);
-    let (mut svc, mut handle) = mock::spawn_layer::<Req, Res, _>(RetryLayer::new(policy).unwrap());
     let t0 = Instant::now();
-    assert_ready_ok!(svc.poll_ready());
     let mut req = request(Method::GET);
     req.extensions_mut().insert(Deadline::at(t0 + secs(4)));
-    let mut fut = tokio_test::task::spawn(svc.call(req));
-    let (_, reply) = handle.next_request().await.unwrap();
-    handle.allow(0);
-    reply.send_response(status(503));
-    assert_pending!(fut.poll());
+    let (mut fut, mut handle) =
+        first_attempt_then_not_ready(constant(1), req, status(503).into()).await;
     tokio::time::advance(Duration::from_millis(4500)).await;
     handle.allow(1); // ready now, but past the deadline
     let res = assert_ready_ok!(fut.poll());
@@ -136,13 +148,8 @@ async fn retry_ready_only_after_the_deadline_is_not_sent() {
 #[tokio::test(start_paused = true)]
 async fn retried_error_comes_back_when_the_retry_cannot_start() {
     let policy = constant(1).deadline(Duration::from_secs(2));
-    let (mut svc, mut handle) = mock::spawn_layer::<Req, Res, _>(RetryLayer::new(policy).unwrap());
-    assert_ready_ok!(svc.poll_ready());
-    let mut fut = tokio_test::task::spawn(svc.call(request(Method::GET)));
-    let (_, reply) = handle.next_request().await.unwrap();
-    handle.allow(0);
-    reply.send_error(refused());
-    assert_pending!(fut.poll());
+    let (mut fut, _handle) =
+        first_attempt_then_not_ready(policy, request(Method::GET), Reply::Error(refused())).await;
     tokio::time::advance(secs(3)).await;
     let err = match fut.poll() {
         std::task::Poll::Ready(Err(err)) => err,
@@ -159,13 +166,8 @@ async fn retried_error_comes_back_when_the_retry_cannot_start() {
 #[tokio::test(start_paused = true)]
 async fn retry_ready_before_the_deadline_is_sent() {
     let policy = constant(1).deadline(Duration::from_secs(5));
-    let (mut svc, mut handle) = mock::spawn_layer::<Req, Res, _>(RetryLayer::new(policy).unwrap());
-    assert_ready_ok!(svc.poll_ready());
-    let mut fut = tokio_test::task::spawn(svc.call(request(Method::GET)));
-    let (_, reply) = handle.next_request().await.unwrap();
-    handle.allow(0);
-    reply.send_response(status(503));
-    assert_pending!(fut.poll());
+    let (mut fut, mut handle) =
+        first_attempt_then_not_ready(policy, request(Method::GET), status(503).into()).await;
     tokio::time::advance(secs(2)).await;
     assert_pending!(fut.poll());
     handle.allow(1);
