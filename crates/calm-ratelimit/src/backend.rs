@@ -59,10 +59,16 @@
 //! # Writing a backend
 //!
 //! The trait is small and synchronous: every method is a short critical section, and the
-//! waiting itself (a tokio sleep until the ticket's instant) is done by the caller. A store
-//! shared between processes cannot answer synchronously; it will come with an asynchronous
-//! variant of this trait that the service drives instead. This trait is the in-process
-//! extension point, for example for a backend that also logs or exports metrics.
+//! waiting itself (a tokio sleep until the ticket's instant) is done by the caller.
+//!
+//! A backend whose state lives elsewhere (a store shared by several processes, one round
+//! trip away) answers [`reserve`](Backend::reserve) with a [`Ticket::deciding`] ticket and
+//! starts the round trip itself (a task of its own); [`check`](Backend::check) answers
+//! [`Admission::Deciding`] and keeps the waker until the answer is in, then the instant
+//! ([`Admission::WaitUntil`]), a refusal past the deadline ([`Admission::Refused`]), or
+//! [`Admission::Unavailable`] when the store is out of reach and the backend fails closed.
+//! The caller never polls the store: it sleeps until it is woken. calm-ratelimit-redis is
+//! such a backend.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -72,6 +78,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::error::Unavailable;
 use crate::Quota;
 
 /// The state of a limiter: reserve places, release them, pause everyone.
@@ -126,8 +133,8 @@ use crate::Quota;
 ///     inner: InProcess::new([Quota::per_second(NonZeroU32::new(10).unwrap())]),
 ///     reserved: Arc::clone(&reserved),
 /// });
-/// limiter.acquire().await;
-/// limiter.acquire().await;
+/// limiter.acquire().await.unwrap();
+/// limiter.acquire().await.unwrap();
 /// assert_eq!(reserved.load(Ordering::Relaxed), 2);
 /// assert_eq!(limiter.snapshot().waits, 1);
 /// # }
@@ -161,7 +168,12 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     /// What a dashboard needs to know, as of the backend's clock.
     fn state(&self) -> BackendState;
 }
-/// A reserved place: an instant, and an id that only its backend interprets.
+/// A reserved place: an id that only its backend interprets, and the instant of the place
+/// when the backend knew it at once.
+///
+/// A backend that decides elsewhere (a shared store, one network round trip away) hands out
+/// [`deciding`](Ticket::deciding) tickets, whose instant comes later through
+/// [`Backend::check`].
 ///
 /// # Examples
 ///
@@ -171,19 +183,27 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
 ///
 /// let at = Instant::now();
 /// let ticket = Ticket::new(7, at);
-/// assert_eq!((ticket.id(), ticket.at()), (7, at));
+/// assert_eq!((ticket.id(), ticket.at()), (7, Some(at)));
+/// assert_eq!(Ticket::deciding(8).at(), None);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ticket {
     id: u64,
-    at: Instant,
+    at: Option<Instant>,
 }
 
 impl Ticket {
     /// A ticket for the place at `at`; `id` is the backend's own reference to it.
     #[must_use]
     pub const fn new(id: u64, at: Instant) -> Ticket {
-        Ticket { id, at }
+        Ticket { id, at: Some(at) }
+    }
+
+    /// A ticket whose place is still being decided: its holder learns the instant from
+    /// [`Backend::check`], which answers [`Admission::Deciding`] until then.
+    #[must_use]
+    pub const fn deciding(id: u64) -> Ticket {
+        Ticket { id, at: None }
     }
 
     /// The backend's reference to this place.
@@ -192,20 +212,30 @@ impl Ticket {
         self.id
     }
 
-    /// The instant the place was scheduled for when the ticket was issued.
+    /// The instant the place was scheduled for when the ticket was issued, if the backend
+    /// knew it then.
     #[must_use]
-    pub const fn at(&self) -> Instant {
+    pub const fn at(&self) -> Option<Instant> {
         self.at
     }
 }
 
 /// The answer of [`Backend::check`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Admission {
     /// The ticket's instant has come: go.
     Admitted,
     /// Sleep until this instant, then check again.
     WaitUntil(Instant),
+    /// The place is still being decided (a round trip to a shared store is under way). The
+    /// backend keeps the waker and wakes it when it knows more.
+    Deciding,
+    /// The place the backend found lies at this instant, past the ticket's deadline; nothing
+    /// is held any more.
+    Refused(Instant),
+    /// The backend cannot admit anybody (a shared store out of reach, with a policy of
+    /// failing closed); nothing is held any more.
+    Unavailable(Unavailable),
 }
 
 /// A backend's view of its state, for [`Snapshot`](crate::Snapshot).
@@ -222,6 +252,35 @@ pub struct BackendState {
     pub waits: u64,
     /// The total time those requests waited, from asking to their instant.
     pub total_waited: Duration,
+    /// How a backend that shares its state through a store (another process, a server) is
+    /// doing; `None` for a backend that keeps it in this process.
+    pub store: Option<StoreStatus>,
+}
+
+/// The health of a backend whose state lives in a shared store, for
+/// [`Snapshot`](crate::Snapshot).
+///
+/// ```
+/// use calm_ratelimit::backend::StoreStatus;
+///
+/// let mut status = StoreStatus::default();
+/// assert!(!status.shared);
+/// status.shared = true; // filled in by the backend
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreStatus {
+    /// Whether places are being decided by the shared store right now; `false` while the
+    /// store is out of reach and its fallback policy decides.
+    pub shared: bool,
+    /// How many times the store went out of reach (each outage counted once).
+    pub outages: u64,
+    /// Places given by the fallback while the store was out of reach.
+    pub fallback_admissions: u64,
+    /// Requests refused because the store was out of reach and the policy fails closed.
+    pub unavailable: u64,
+    /// Round trips made to the store.
+    pub round_trips: u64,
 }
 
 impl BackendState {
@@ -244,6 +303,7 @@ impl BackendState {
             queued: 0,
             waits: 0,
             total_waited: Duration::ZERO,
+            store: None,
         }
     }
 }
@@ -727,7 +787,7 @@ mod tests {
         let b = InProcess::new([Quota::per_second(n(10))]);
         let t0 = b.origin;
         let ats: Vec<_> = (0..4)
-            .map(|_| b.reserve(None, noop()).unwrap().at() - t0)
+            .map(|_| b.reserve(None, noop()).unwrap().at().unwrap() - t0)
             .collect();
         assert_eq!(ats, [ms(0), ms(100), ms(200), ms(300)]);
     }
@@ -741,10 +801,10 @@ mod tests {
         let b = InProcess::new([q]);
         let t0 = b.origin;
         for _ in 0..5 {
-            assert_eq!(b.reserve(None, noop()).unwrap().at(), t0);
+            assert_eq!(b.reserve(None, noop()).unwrap().at(), Some(t0));
         }
-        assert_eq!(b.reserve(None, noop()).unwrap().at(), t0 + period);
-        assert_eq!(b.reserve(None, noop()).unwrap().at(), t0 + period * 2);
+        assert_eq!(b.reserve(None, noop()).unwrap().at(), Some(t0 + period));
+        assert_eq!(b.reserve(None, noop()).unwrap().at(), Some(t0 + period * 2));
         assert!(b.reserve(Some(t0 + ms(1)), noop()).is_err());
     }
 
@@ -754,7 +814,7 @@ mod tests {
         let t0 = b.origin;
         b.reserve(None, noop()).unwrap();
         assert_eq!(b.reserve(Some(t0 + ms(50)), noop()), Err(t0 + ms(100)));
-        assert_eq!(b.reserve(None, noop()).unwrap().at(), t0 + ms(100));
+        assert_eq!(b.reserve(None, noop()).unwrap().at(), Some(t0 + ms(100)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -818,10 +878,10 @@ mod tests {
         let b = InProcess::new([]);
         let t0 = b.origin;
         for _ in 0..100 {
-            assert_eq!(b.reserve(None, noop()).unwrap().at(), t0);
+            assert_eq!(b.reserve(None, noop()).unwrap().at(), Some(t0));
         }
         b.pause_until(t0 + ms(10));
-        assert_eq!(b.reserve(None, noop()).unwrap().at(), t0 + ms(10));
+        assert_eq!(b.reserve(None, noop()).unwrap().at(), Some(t0 + ms(10)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -862,7 +922,7 @@ mod tests {
         drop(held);
         let ticket = contender.join().unwrap();
         // Booked at 250 ms, when it got the lock; not into the slot at 100 ms that passed.
-        assert_eq!(ticket.at(), t0 + ms(250));
+        assert_eq!(ticket.at(), Some(t0 + ms(250)));
         assert_eq!(ticket.id(), ON_THE_SPOT);
         assert_eq!(b.state().next_free, t0 + ms(350));
     }
@@ -874,8 +934,8 @@ mod tests {
         // A reading later than the clock (another thread, another clock) was recorded.
         b.lock().0.now = b.nanos(t0 + ms(500));
         let ticket = b.reserve(None, noop()).unwrap();
-        assert_eq!(ticket.at(), t0 + ms(500));
-        assert_eq!(b.reserve(None, noop()).unwrap().at(), t0 + ms(600));
+        assert_eq!(ticket.at(), Some(t0 + ms(500)));
+        assert_eq!(b.reserve(None, noop()).unwrap().at(), Some(t0 + ms(600)));
         assert_eq!(b.state().next_free, t0 + ms(700));
     }
 
@@ -935,7 +995,7 @@ mod tests {
             .iter()
             .map(|(_, w)| b.reserve(None, w).unwrap())
             .collect();
-        let ats: Vec<_> = tickets.iter().map(|t| t.at() - t0).collect();
+        let ats: Vec<_> = tickets.iter().map(|t| t.at().unwrap() - t0).collect();
         assert_eq!(ats, [0, 0, 100, 200, 300, 400].map(ms));
         advance_to(t0 + ms(50)).await;
         b.pause_until(t0 + ms(1000));

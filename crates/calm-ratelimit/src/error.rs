@@ -4,7 +4,9 @@
 //! limiter's own error, [`MaxWaitExceeded`], can be recovered with `downcast_ref`, which tells
 //! it apart from the inner service's errors.
 
+use std::error::Error;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -149,3 +151,87 @@ impl fmt::Display for MaxWaitExceeded {
 }
 
 impl std::error::Error for MaxWaitExceeded {}
+
+/// The limiter's shared state is out of reach and its policy is to fail closed: the request
+/// was not sent.
+///
+/// Only a backend that keeps its state in a shared store (such as calm-ratelimit-redis)
+/// returns it, and only when told to fail closed rather than fall back to pacing in this
+/// process. [`source`](Error::source) is the store's own error.
+///
+/// # Examples
+///
+/// ```
+/// use std::error::Error as _;
+/// use calm_ratelimit::error::Unavailable;
+///
+/// let err = Unavailable::new("connection refused");
+/// assert!(err.to_string().contains("out of reach"));
+/// assert_eq!(err.source().unwrap().to_string(), "connection refused");
+/// ```
+#[derive(Clone)]
+pub struct Unavailable {
+    source: Arc<dyn Error + Send + Sync>,
+}
+
+impl Unavailable {
+    /// An error whose cause is `source`.
+    pub fn new(source: impl Into<BoxError>) -> Unavailable {
+        Unavailable {
+            source: Arc::from(source.into()),
+        }
+    }
+}
+
+impl fmt::Debug for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Unavailable")
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "rate limit: the shared limiter state is out of reach and the limiter fails closed",
+        )
+    }
+}
+
+impl Error for Unavailable {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+/// Two errors are equal when they share one cause (one outage seen by several callers).
+impl PartialEq for Unavailable {
+    fn eq(&self, other: &Unavailable) -> bool {
+        Arc::ptr_eq(&self.source, &other.source)
+    }
+}
+
+impl Eq for Unavailable {}
+
+/// Why a waiter did not get its place.
+#[derive(Debug)]
+pub(crate) enum Denied {
+    MaxWait(MaxWaitExceeded),
+    Unavailable(Unavailable),
+}
+
+impl From<MaxWaitExceeded> for Denied {
+    fn from(e: MaxWaitExceeded) -> Denied {
+        Denied::MaxWait(e)
+    }
+}
+
+impl From<Denied> for BoxError {
+    fn from(d: Denied) -> BoxError {
+        match d {
+            Denied::MaxWait(e) => e.into(),
+            Denied::Unavailable(e) => e.into(),
+        }
+    }
+}

@@ -13,7 +13,7 @@ use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::error::{BoxError, MaxWaitExceeded};
+use crate::error::{BoxError, Denied};
 use crate::hints::OtherOrigin;
 use crate::hints::WallClock;
 use crate::limiter::{Bound, Waiter};
@@ -21,7 +21,7 @@ use crate::Limiter;
 
 pin_project! {
     /// The response of the inner service, whose quota hints are read on the way out; or the
-    /// [`MaxWaitExceeded`] error. Before that, the wait for the request's place, when it was
+    /// [`MaxWaitExceeded`](crate::error::MaxWaitExceeded) error. Before that, the wait for the request's place, when it was
     /// not free at once (see [`RateLimit`](crate::RateLimit#readiness)).
     ///
     /// Dropping it before the place has come gives the place back.
@@ -51,7 +51,7 @@ pin_project! {
             waiting: Option<Box<Waiting<S, Req>>>,
         },
         Refused {
-            error: Option<MaxWaitExceeded>,
+            error: Option<Denied>,
         },
     }
 }
@@ -156,7 +156,7 @@ impl<S: Service<Req>, Req> ResponseFuture<S, Req> {
         }
     }
 
-    pub(crate) fn refused(error: MaxWaitExceeded) -> Self {
+    pub(crate) fn refused(error: Denied) -> Self {
         ResponseFuture {
             kind: Kind::Refused { error: Some(error) },
         }

@@ -12,7 +12,7 @@ use http::{HeaderMap, StatusCode};
 use tokio::time::{Instant, Sleep};
 
 use crate::backend::{Admission, Backend, InProcess, Ticket};
-use crate::error::MaxWaitExceeded;
+use crate::error::{Denied, MaxWaitExceeded, Unavailable};
 use crate::hints::{self, WallClock};
 use crate::{Quota, Snapshot};
 
@@ -44,8 +44,8 @@ use crate::{Quota, Snapshot};
 ///     Quota::per_period(n(5), Duration::from_secs(10)).unwrap(),
 /// ]);
 /// let start = Instant::now();
-/// limiter.acquire().await;
-/// limiter.acquire().await;
+/// limiter.acquire().await.unwrap();
+/// limiter.acquire().await.unwrap();
 /// assert_eq!(start.elapsed(), Duration::from_secs(2));
 /// # }
 /// ```
@@ -118,6 +118,11 @@ impl Limiter {
     /// The place is reserved when the future is first polled. Dropping the future before its
     /// instant gives the place back.
     ///
+    /// # Errors
+    ///
+    /// [`Unavailable`] only from a backend that keeps its state in a shared store, is told to
+    /// fail closed, and cannot reach the store. The in-process backend never fails.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
@@ -128,12 +133,12 @@ impl Limiter {
     ///
     /// let limiter = Limiter::new(Quota::per_second(NonZeroU32::new(1).unwrap()));
     /// let start = Instant::now();
-    /// limiter.acquire().await; // at once
+    /// limiter.acquire().await.unwrap(); // at once
     ///
     /// // A caller that gives up after 100 ms gives its place (at 1 s) back...
     /// assert!(timeout(Duration::from_millis(100), limiter.acquire()).await.is_err());
     /// // ...so the next caller gets it, instead of the place at 2 s.
-    /// limiter.acquire().await;
+    /// limiter.acquire().await.unwrap();
     /// assert_eq!(start.elapsed(), Duration::from_secs(1));
     /// # }
     /// ```
@@ -145,6 +150,9 @@ impl Limiter {
     }
 
     /// Takes a place if one is free right now, without waiting.
+    ///
+    /// A backend that decides in a shared store (one round trip away) cannot answer at once:
+    /// with it, `try_acquire` always refuses; use [`acquire`](Self::acquire) under a timeout.
     ///
     /// # Errors
     ///
@@ -172,7 +180,14 @@ impl Limiter {
     pub fn try_acquire(&self) -> Result<(), MaxWaitExceeded> {
         let now = Instant::now();
         match self.backend().reserve(Some(now), Waker::noop()) {
-            Ok(_) => Ok(()),
+            Ok(ticket) if ticket.at().is_some() => Ok(()),
+            // NOTE: a backend that decides remotely cannot answer without a round trip:
+            // nothing is taken, and the refusal names its local estimate.
+            Ok(ticket) => {
+                self.backend().release(&ticket);
+                let at = self.backend().state().next_free.max(now);
+                Err(self.refuse(at, now, Duration::ZERO))
+            }
             Err(at) => Err(self.refuse(at, now, Duration::ZERO)),
         }
     }
@@ -195,7 +210,7 @@ impl Limiter {
     /// limiter.pause_until(start + Duration::from_secs(1)); // shorter: no effect
     /// assert_eq!(limiter.snapshot().paused_until, Some(until));
     ///
-    /// limiter.acquire().await;
+    /// limiter.acquire().await.unwrap();
     /// assert_eq!(start.elapsed(), Duration::from_secs(5));
     /// # }
     /// ```
@@ -218,6 +233,7 @@ impl Limiter {
             server_reset: server.reset,
             waits: state.waits,
             total_waited: state.total_waited,
+            store: state.store,
             rejected: self.shared.rejected.load(Ordering::Relaxed),
             throttled: self.shared.throttled.load(Ordering::Relaxed),
             pauses: self.shared.pauses.load(Ordering::Relaxed),
@@ -252,6 +268,14 @@ impl Limiter {
             .paused_until
             .filter(|end| deadline.is_some_and(|d| *end > d));
         MaxWaitExceeded::new(at, asked_at, max_wait).paused_until_at(paused_until)
+    }
+
+    /// A refusal of a place at `at` for a caller with `bound` (none: asked now, unbounded).
+    pub(crate) fn refuse_bound(&self, at: Instant, bound: Option<Bound>) -> MaxWaitExceeded {
+        match bound {
+            Some(b) => self.refuse(at, b.asked_at, b.max_wait()),
+            None => self.refuse(at, Instant::now(), Duration::MAX),
+        }
     }
 
     /// Applies what a response says about the server's quota.
@@ -328,12 +352,17 @@ pub struct Acquire {
 }
 
 impl Future for Acquire {
-    type Output = ();
+    type Output = Result<(), Unavailable>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        // NOTE: without a deadline the waiter cannot fail.
-        this.waiter.poll_acquire(&this.limiter, cx).map(|_| ())
+        this.waiter
+            .poll_acquire(&this.limiter, cx)
+            .map_err(|denied| match denied {
+                Denied::Unavailable(e) => e,
+                // NOTE: without a deadline only a misbehaving backend refuses.
+                Denied::MaxWait(e) => Unavailable::new(e),
+            })
     }
 }
 
@@ -390,10 +419,10 @@ impl Waiter {
         limiter: &Limiter,
         bound: Option<Bound>,
         waker: &Waker,
-    ) -> Result<bool, MaxWaitExceeded> {
+    ) -> Result<bool, Denied> {
         debug_assert!(self.held.is_none());
         match limiter.backend().reserve(bound.map(|b| b.deadline), waker) {
-            Ok(ticket) if ticket.at() <= Instant::now() => Ok(true),
+            Ok(ticket) if ticket.at().is_some_and(|at| at <= Instant::now()) => Ok(true),
             Ok(ticket) => {
                 self.held = Some(Held {
                     limiter: limiter.clone(),
@@ -403,10 +432,7 @@ impl Waiter {
                 });
                 Ok(false)
             }
-            Err(at) => Err(match bound {
-                Some(b) => limiter.refuse(at, b.asked_at, b.max_wait()),
-                None => limiter.refuse(at, Instant::now(), Duration::MAX),
-            }),
+            Err(at) => Err(limiter.refuse_bound(at, bound).into()),
         }
     }
 
@@ -415,21 +441,22 @@ impl Waiter {
         &mut self,
         limiter: &Limiter,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<(), MaxWaitExceeded>> {
+    ) -> Poll<Result<(), Denied>> {
         let mut known = None;
         if self.held.is_none() {
             if self.reserve(limiter, None, cx.waker())? {
                 return Poll::Ready(Ok(()));
             }
             // NOTE: the backend has this task's waker and told this instant: no check needed.
-            known = self.held.as_ref().map(|h| h.ticket.at());
+            known = self.held.as_ref().and_then(|h| h.ticket.at());
         }
         self.wait(known, cx)
     }
 
     /// Waits for the place held. Ready once it has come (nothing is held afterwards), or with
-    /// the error if a pause moved it past the bound (the place is given back).
-    pub(crate) fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), MaxWaitExceeded>> {
+    /// the error if a pause moved it past the bound (the place is given back) or the backend
+    /// refused it.
+    pub(crate) fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Denied>> {
         self.wait(None, cx)
     }
 
@@ -437,7 +464,7 @@ impl Waiter {
         &mut self,
         mut known: Option<Instant>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<(), MaxWaitExceeded>> {
+    ) -> Poll<Result<(), Denied>> {
         loop {
             let Some(held) = &mut self.held else {
                 return Poll::Ready(Ok(()));
@@ -448,10 +475,23 @@ impl Waiter {
                     // NOTE: a backend that reports an instant already past is taken at its
                     // word.
                     Admission::WaitUntil(at) if at > Instant::now() => at,
-                    _ => {
+                    Admission::WaitUntil(_) | Admission::Admitted => {
                         held.give_back = false;
                         self.held = None;
                         return Poll::Ready(Ok(()));
+                    }
+                    // NOTE: the backend keeps the waker until it has decided.
+                    Admission::Deciding => return Poll::Pending,
+                    Admission::Refused(at) => {
+                        held.give_back = false;
+                        let (limiter, bound) = (held.limiter.clone(), held.bound);
+                        self.held = None;
+                        return Poll::Ready(Err(limiter.refuse_bound(at, bound).into()));
+                    }
+                    Admission::Unavailable(e) => {
+                        held.give_back = false;
+                        self.held = None;
+                        return Poll::Ready(Err(Denied::Unavailable(e)));
                     }
                 },
             };
@@ -460,7 +500,7 @@ impl Waiter {
                 // woke this task for it.
                 let limiter = held.limiter.clone();
                 self.held = None;
-                return Poll::Ready(Err(limiter.refuse(at, bound.asked_at, bound.max_wait())));
+                return Poll::Ready(Err(limiter.refuse_bound(at, Some(bound)).into()));
             }
             let sleep = match &mut self.sleep {
                 Some(sleep) => {

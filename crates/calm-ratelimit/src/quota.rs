@@ -155,10 +155,10 @@ impl Quota {
     /// let limiter = Limiter::new(Quota::per_second(n(1)).burst(n(3)));
     /// let start = Instant::now();
     /// for _ in 0..3 {
-    ///     limiter.acquire().await;
+    ///     limiter.acquire().await.unwrap();
     /// }
     /// assert_eq!(start.elapsed(), Duration::ZERO); // three at once
-    /// limiter.acquire().await;
+    /// limiter.acquire().await.unwrap();
     /// assert_eq!(start.elapsed(), Duration::from_secs(1)); // then one per second
     /// # }
     /// ```

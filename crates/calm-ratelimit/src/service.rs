@@ -46,7 +46,8 @@ use crate::{Limiter, Quota, RateLimitLayer};
 /// Errors are [`BoxError`]s: the inner service's, or
 /// [`MaxWaitExceeded`](crate::error::MaxWaitExceeded) (returned by the response future, so a
 /// `Buffer` in front survives it) when the place is further away than the layer's `max_wait`
-/// or the request's [`MaxWait`].
+/// or the request's [`MaxWait`]; or [`Unavailable`](crate::error::Unavailable) from a
+/// backend whose shared store is out of reach and that is told to fail closed.
 ///
 /// # Examples
 ///

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::backend::StoreStatus;
+
 /// The state of a [`Limiter`](crate::Limiter) at one instant, from
 /// [`Limiter::snapshot`](crate::Limiter::snapshot).
 ///
@@ -17,8 +19,8 @@ use tokio::time::Instant;
 /// use calm_ratelimit::{Limiter, Quota};
 ///
 /// let limiter = Limiter::new(Quota::per_second(NonZeroU32::new(2).unwrap()));
-/// limiter.acquire().await;
-/// limiter.acquire().await; // waits 500 ms
+/// limiter.acquire().await.unwrap();
+/// limiter.acquire().await.unwrap(); // waits 500 ms
 /// let snap = limiter.snapshot();
 /// assert_eq!(snap.waits, 1);
 /// assert_eq!(snap.total_waited, Duration::from_millis(500));
@@ -54,4 +56,7 @@ pub struct Snapshot {
     pub throttled: u64,
     /// Pauses applied because the server said its quota was spent.
     pub pauses: u64,
+    /// How the shared store behind the limiter is doing, for a backend that keeps its state
+    /// in one (calm-ratelimit-redis); `None` for the in-process backend.
+    pub store: Option<StoreStatus>,
 }

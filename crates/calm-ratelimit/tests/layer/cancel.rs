@@ -132,16 +132,13 @@ async fn polls_per_waiter(give_up: impl Fn(usize) -> Option<Duration>) -> f64 {
         };
         match (i % 2 == 1).then(|| give_up(i)) {
             None => kept.push(tokio::spawn(async move {
-                acquire.await;
+                acquire.await.unwrap();
                 Instant::now()
             })),
             Some(Some(after)) => {
                 dropped.push(tokio::spawn(tokio::time::timeout(after, acquire)));
             }
-            Some(None) => dropped.push(tokio::spawn(async move {
-                acquire.await;
-                Ok(())
-            })),
+            Some(None) => dropped.push(tokio::spawn(async move { Ok(acquire.await) })),
         }
     }
     // Every task runs once (time does not move while they are runnable).
