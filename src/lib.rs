@@ -45,6 +45,8 @@
 //! # Feature flags
 //!
 //! - `json` (default): [`RequestBuilder::json`] and [`Response::json`] with serde.
+//! - `redis`: `calm::redis` (the calm-ratelimit-redis crate), a [`Limiter`] whose quota and
+//!   pauses live in Redis, shared by every process that uses it. Needs Rust 1.88.
 
 mod api;
 mod body;
@@ -66,6 +68,9 @@ pub use stats::Stats;
 pub use calm_client as client;
 #[doc(inline)]
 pub use calm_ratelimit as ratelimit;
+#[cfg(feature = "redis")]
+#[doc(inline)]
+pub use calm_ratelimit_redis as redis;
 #[doc(inline)]
 pub use calm_registry as registry;
 #[doc(inline)]
