@@ -588,7 +588,7 @@ impl Backend for RedisBackend {
         let mut wake = Vec::new();
         let mut local = inner.lock();
         let moved = inner.learn_pause(&mut local, until, &mut wake);
-        if moved {
+        if moved && local.outage.is_none() && inner.ensure_tasks(&mut local) {
             local.pause_to_write = Some(until);
             inner.notify.notify_one();
         }
