@@ -126,7 +126,10 @@ enum Phase {
     /// In a round trip under way.
     Sent,
     /// Reserved in Redis for `at` (on this process's clock).
-    Reserved { at: Instant, tats: Box<[u64]> },
+    Reserved {
+        at: Instant,
+        tats: Box<[u64]>,
+    },
     /// Held by the fallback, during an outage.
     Fallback(Ticket),
     Refused(Instant),
@@ -191,7 +194,11 @@ impl Inner {
     /// Starts the driver and the pause listener on the current runtime, unless they run.
     /// `false` outside a runtime.
     fn ensure_tasks(self: &Arc<Self>, local: &mut Local) -> bool {
-        if local.tasks.as_ref().is_some_and(|t| !t.driver.is_finished()) {
+        if local
+            .tasks
+            .as_ref()
+            .is_some_and(|t| !t.driver.is_finished())
+        {
             return true;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -307,7 +314,9 @@ impl Inner {
         } = &mut *local;
         for entry in entries.iter_mut() {
             if matches!(entry.phase, Phase::Unsent | Phase::Sent) {
-                entry.phase = self.fall_back(entry.deadline, outage.as_ref(), status);
+                // NOTE: woken below, the holder checks and hands the fallback its waker.
+                entry.phase =
+                    self.fall_back(entry.deadline, Waker::noop(), outage.as_ref(), status);
                 wake.extend(entry.waker.take());
             }
         }
@@ -333,6 +342,7 @@ impl Inner {
     fn fall_back(
         &self,
         deadline: Option<Instant>,
+        waker: &Waker,
         outage: Option<&Unavailable>,
         status: &mut StoreStatus,
     ) -> Phase {
@@ -344,7 +354,7 @@ impl Inner {
             return Phase::Failed(error);
         };
         status.fallback_admissions += 1;
-        match fallback.reserve(deadline, Waker::noop()) {
+        match fallback.reserve(deadline, waker) {
             Ok(ticket) => Phase::Fallback(ticket),
             Err(at) => Phase::Refused(at),
         }
@@ -391,8 +401,7 @@ impl Inner {
         state.paused_until = paused_until;
         state.queued = local.entries.len();
         state.waits = local.waits + fallback.map_or(0, |f| f.waits);
-        state.total_waited =
-            local.waited + fallback.map_or(Duration::ZERO, |f| f.total_waited);
+        state.total_waited = local.waited + fallback.map_or(Duration::ZERO, |f| f.total_waited);
         state.store = Some(local.status);
         state
     }
@@ -457,10 +466,8 @@ impl Backend for RedisBackend {
             inner.notify.notify_one();
             Phase::Unsent
         } else {
-            let Local {
-                outage, status, ..
-            } = &mut *local;
-            match inner.fall_back(deadline, outage.as_ref(), status) {
+            let Local { outage, status, .. } = &mut *local;
+            match inner.fall_back(deadline, waker, outage.as_ref(), status) {
                 Phase::Fallback(ticket) if ticket.at().is_some_and(|at| at <= now) => {
                     return Ok(Ticket::new(ON_THE_SPOT, now));
                 }
@@ -542,7 +549,8 @@ impl Backend for RedisBackend {
                             status,
                             ..
                         } = &mut *local;
-                        entries[i].phase = inner.fall_back(deadline, outage.as_ref(), status);
+                        entries[i].phase =
+                            inner.fall_back(deadline, waker, outage.as_ref(), status);
                         drop(local);
                         return self.check(ticket, waker);
                     }

@@ -76,7 +76,11 @@ impl RedisBackend {
         urls: impl IntoIterator<Item = impl Into<String>>,
         name: impl Into<String>,
     ) -> RedisBackendBuilder {
-        RedisBackendBuilder::new(urls.into_iter().map(Into::into).collect(), true, name.into())
+        RedisBackendBuilder::new(
+            urls.into_iter().map(Into::into).collect(),
+            true,
+            name.into(),
+        )
     }
 }
 
@@ -141,7 +145,10 @@ impl RedisBackendBuilder {
     /// name, a key prefix with braces, a quota too large to compute exactly, no node.
     pub fn build(self) -> Result<RedisBackend, Error> {
         if self.name.is_empty() {
-            return Err(Error::new(ErrorKind::EmptyName, "the limiter's name is empty"));
+            return Err(Error::new(
+                ErrorKind::EmptyName,
+                "the limiter's name is empty",
+            ));
         }
         if self.key_prefix.contains(['{', '}']) {
             return Err(Error::new(
@@ -210,7 +217,7 @@ impl RedisBackendBuilder {
             .retries(1)
             .build()
             .map_err(|e| invalid(first, e))?;
-        Ok(Target::Cluster(cluster, first_client))
+        Ok(Target::Cluster(Box::new(cluster), first_client))
     }
 }
 

@@ -85,7 +85,10 @@ async fn round_trip(
     }
 }
 
-async fn connection<'c>(inner: &Inner, conn: &'c mut Option<Conn>) -> Result<&'c mut Conn, BoxError> {
+async fn connection<'c>(
+    inner: &Inner,
+    conn: &'c mut Option<Conn>,
+) -> Result<&'c mut Conn, BoxError> {
     if conn.is_none() {
         *conn = Some(inner.target.connect(inner.timeout).await?);
     }

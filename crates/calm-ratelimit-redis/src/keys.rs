@@ -98,7 +98,9 @@ mod tests {
     fn a_quota_past_exact_arithmetic_is_refused() {
         let huge = Quota::per_period(n(1), Duration::from_secs(1 << 40)).unwrap();
         assert_eq!(Spacing::of(&huge), None);
-        let day = Quota::per_period(n(1), Duration::from_secs(86_400)).unwrap().burst(n(1000));
+        let day = Quota::per_period(n(1), Duration::from_secs(86_400))
+            .unwrap()
+            .burst(n(1000));
         assert!(Spacing::of(&day).is_some());
     }
 }

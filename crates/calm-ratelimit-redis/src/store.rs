@@ -15,7 +15,7 @@ pub(crate) enum Target {
     Single(redis::Client),
     /// The cluster, and its first node, where pauses are listened for (classic pub/sub
     /// messages reach every node of a cluster).
-    Cluster(ClusterClient, redis::Client),
+    Cluster(Box<ClusterClient>, redis::Client),
 }
 
 /// A live connection. A [`ConnectionManager`] reconnects by itself after a dropped
@@ -23,7 +23,7 @@ pub(crate) enum Target {
 /// retries it once.
 pub(crate) enum Conn {
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(Box<ClusterConnection>),
 }
 
 impl Target {
@@ -38,7 +38,10 @@ impl Target {
                     .await
                     .map(Conn::Single)
             }
-            Target::Cluster(client, _) => client.get_async_connection().await.map(Conn::Cluster),
+            Target::Cluster(client, _) => client
+                .get_async_connection()
+                .await
+                .map(|c| Conn::Cluster(Box::new(c))),
         }
     }
 
@@ -56,12 +59,12 @@ impl Conn {
         // server has an empty script cache), loads the script and sends it again.
         let first = match self {
             Conn::Single(c) => call.invoke_async(c).await,
-            Conn::Cluster(c) => call.invoke_async(c).await,
+            Conn::Cluster(c) => call.invoke_async(&mut **c).await,
         };
         match first {
             Err(e) if is_broken_connection(&e) => match self {
                 Conn::Single(c) => call.invoke_async(c).await,
-                Conn::Cluster(c) => call.invoke_async(c).await,
+                Conn::Cluster(c) => call.invoke_async(&mut **c).await,
             },
             other => other,
         }
@@ -71,7 +74,7 @@ impl Conn {
         let cmd = redis::cmd("PING");
         let _: String = match self {
             Conn::Single(c) => cmd.query_async(c).await?,
-            Conn::Cluster(c) => cmd.query_async(c).await?,
+            Conn::Cluster(c) => cmd.query_async(&mut **c).await?,
         };
         Ok(())
     }
@@ -178,7 +181,8 @@ impl Scripts {
     /// Pauses every process for `length` from the server's now; one round trip.
     pub(crate) async fn pause(&self, conn: &mut Conn, length: Duration) -> RedisResult<bool> {
         let mut call = self.pause.key(&self.keys.pause);
-        call.arg(micros(length).max(1)).arg(&self.keys.pauses_channel);
+        call.arg(micros(length).max(1))
+            .arg(&self.keys.pauses_channel);
         conn.invoke(&call).await
     }
 }
@@ -191,7 +195,10 @@ fn parse_outcome(r: &[i64], quotas: usize) -> Option<Outcome> {
         0 => Some(Outcome::Refused { wait }),
         1 if tats.len() == quotas => Some(Outcome::Reserved {
             wait,
-            tats: tats.iter().map(|&t| u64::try_from(t).ok()).collect::<Option<_>>()?,
+            tats: tats
+                .iter()
+                .map(|&t| u64::try_from(t).ok())
+                .collect::<Option<_>>()?,
         }),
         _ => None,
     }
