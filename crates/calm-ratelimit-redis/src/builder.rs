@@ -248,3 +248,41 @@ pub fn limiter(
 ) -> Result<Limiter, Error> {
     RedisBackend::builder(url, name).quotas(quotas).limiter()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+    use std::num::NonZeroU32;
+
+    fn kind(builder: RedisBackendBuilder) -> ErrorKind {
+        builder.build().unwrap_err().kind()
+    }
+
+    #[test]
+    fn every_setting_is_checked_when_built() {
+        let ok = || RedisBackend::builder("redis://127.0.0.1:6379/", "api");
+        assert!(ok().build().is_ok());
+        assert_eq!(
+            kind(RedisBackend::builder("not a url", "api")),
+            ErrorKind::InvalidUrl
+        );
+        assert_eq!(
+            kind(RedisBackend::builder("redis://127.0.0.1/", "")),
+            ErrorKind::EmptyName
+        );
+        assert_eq!(kind(ok().key_prefix("a{b")), ErrorKind::InvalidKeyPrefix);
+        let day = Quota::per_day(NonZeroU32::MIN).burst(NonZeroU32::new(1_000_000).unwrap());
+        assert_eq!(kind(ok().quota(day)), ErrorKind::QuotaTooLarge);
+        let no_node: [&str; 0] = [];
+        assert_eq!(
+            kind(RedisBackend::cluster_builder(no_node, "api")),
+            ErrorKind::NoNode
+        );
+        let bad_node = RedisBackend::cluster_builder(["redis://127.0.0.1/", "nope"], "api");
+        let err = bad_node.build().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidUrl);
+        assert!(err.to_string().contains("\"nope\""), "{err}");
+        assert!(err.source().is_some());
+    }
+}

@@ -96,8 +96,10 @@ mod tests {
 
     #[test]
     fn a_quota_past_exact_arithmetic_is_refused() {
-        let huge = Quota::per_period(n(1), Duration::from_secs(1 << 40)).unwrap();
+        let huge = Quota::with_period(Duration::from_nanos(u64::MAX)).unwrap();
         assert_eq!(Spacing::of(&huge), None);
+        let long_burst = Quota::per_day(n(1)).burst(n(1_000_000));
+        assert_eq!(Spacing::of(&long_burst), None);
         let day = Quota::per_period(n(1), Duration::from_secs(86_400))
             .unwrap()
             .burst(n(1000));
