@@ -24,6 +24,16 @@ use crate::{driver, pauses};
 /// [`Limiter::with_backend`](calm_ratelimit::Limiter::with_backend), or let
 /// [`RedisBackendBuilder::limiter`](crate::RedisBackendBuilder::limiter) do it.
 ///
+/// # Snapshot
+///
+/// [`Limiter::snapshot`](calm_ratelimit::Limiter::snapshot) describes this process: its
+/// queued callers, their waits, the pause it knows of, and in
+/// [`store`](calm_ratelimit::Snapshot::store) the round trips made, the outages met and the
+/// places the fallback gave. `next_free` is the end of the pause it knows of, or now (the
+/// shared queue is one round trip away); during an outage, the fallback's.
+/// [`Limiter::try_acquire`](calm_ratelimit::Limiter::try_acquire) cannot answer without a
+/// round trip and always refuses; use `acquire` under a timeout.
+///
 /// # Examples
 ///
 /// ```
