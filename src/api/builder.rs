@@ -358,15 +358,27 @@ fn place_available_at(error: &(dyn std::error::Error + 'static)) -> Option<tokio
         .map(calm_ratelimit::error::MaxWaitExceeded::available_at)
 }
 
-/// Every inner error is worth another attempt except the rate limiter's own refusal, which a
-/// caller asked for by setting `max_wait`.
+/// Every inner error is worth another attempt except the rate limiter's own refusals: one a
+/// caller asked for by setting `max_wait`, and a shared limiter failing closed.
 fn not_a_rate_limit_refusal(error: &(dyn std::error::Error + 'static)) -> bool {
-    sources(error).all(|error| !error.is::<calm_ratelimit::error::MaxWaitExceeded>())
+    !is_rate_limit_refusal(error)
+}
+
+fn is_rate_limit_refusal(error: &(dyn std::error::Error + 'static)) -> bool {
+    sources(error).any(|error| {
+        error.is::<calm_ratelimit::error::MaxWaitExceeded>()
+            || error.is::<calm_ratelimit::error::Unavailable>()
+    })
 }
 
 /// A connect failure, TLS handshake failure or connect timeout of calm's transport (the
 /// request never left), or else a refused connection of any other transport.
 fn never_sent(error: &(dyn std::error::Error + 'static)) -> bool {
+    // NOTE: a limiter's refusal was never sent either, but it is not a connection failure
+    // (a shared limiter's refused connection to its store sits in its source chain).
+    if is_rate_limit_refusal(error) {
+        return false;
+    }
     match sources(error).find_map(|error| error.downcast_ref::<TransportError>()) {
         Some(transport) => transport.is_connect(),
         None => calm_retry::error::is_connection_refused(error),

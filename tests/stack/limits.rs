@@ -1,6 +1,6 @@
 //! Time and concurrency limits: per-attempt `timeout`, `deadline`, `max_in_flight`, `max_wait`.
 
-use calm::ratelimit::error::MaxWaitExceeded;
+use calm::ratelimit::error::{MaxWaitExceeded, Unavailable};
 use calm::retry::error::RetryError;
 use calm::retry::{RetryReason, StopReason};
 use calm::{Backoff, RetryPolicy};
@@ -333,4 +333,56 @@ async fn a_deadline_inside_a_server_pause_fails_at_once_naming_its_end() {
     assert!(refused.is_paused());
     assert_eq!(refused.paused_until(), Some(started + secs(30)));
     assert_eq!(backend.count(), 1);
+}
+
+/// A limiter backend whose shared store is out of reach and that fails closed.
+#[derive(Debug)]
+struct FailsClosed;
+
+impl calm::ratelimit::backend::Backend for FailsClosed {
+    fn reserve(
+        &self,
+        _deadline: Option<Instant>,
+        _waker: &std::task::Waker,
+    ) -> Result<calm::ratelimit::backend::Ticket, Instant> {
+        Ok(calm::ratelimit::backend::Ticket::deciding(1))
+    }
+
+    fn check(
+        &self,
+        _ticket: &calm::ratelimit::backend::Ticket,
+        _waker: &std::task::Waker,
+    ) -> calm::ratelimit::backend::Admission {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        calm::ratelimit::backend::Admission::Unavailable(Unavailable::new(refused))
+    }
+
+    fn release(&self, _ticket: &calm::ratelimit::backend::Ticket) {}
+
+    fn pause_until(&self, _until: Instant) -> bool {
+        false
+    }
+
+    fn state(&self) -> calm::ratelimit::backend::BackendState {
+        calm::ratelimit::backend::BackendState::new(Instant::now())
+    }
+}
+
+/// Failing closed means failing now: neither retried as an error nor as a connection that
+/// was refused (the store's refused connection is in its source chain), even for a GET.
+#[tokio::test(start_paused = true)]
+async fn a_limiter_failing_closed_is_an_error_and_is_not_retried() {
+    let backend = Backend::default();
+    let client = builder()
+        .limiter(calm::Limiter::with_backend(FailsClosed))
+        .build_with(backend.clone())
+        .unwrap();
+    let asked = Instant::now();
+    let error = client.get("/x").send().await.unwrap_err();
+    assert_eq!(asked.elapsed(), secs(0), "refused at once");
+    let retry = error.downcast_ref::<RetryError>().expect("a RetryError");
+    assert!(retry.find_source::<Unavailable>().is_some(), "{retry}");
+    let info = retry.info().unwrap();
+    assert!(info.retries().is_empty(), "{info:?}");
+    assert_eq!(backend.count(), 0);
 }
