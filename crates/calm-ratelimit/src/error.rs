@@ -159,6 +159,10 @@ impl std::error::Error for MaxWaitExceeded {}
 /// returns it, and only when told to fail closed rather than fall back to pacing in this
 /// process. [`source`](Error::source) is the store's own error.
 ///
+/// A retry layer outside should not retry it (calm's `Client` does not): failing closed is
+/// meant to fail now, and the store's refused connection in the source chain is not the
+/// API's. With calm-retry, say so with `RetryPolicy::retryable_error` and `connect_error`.
+///
 /// # Examples
 ///
 /// ```
