@@ -64,5 +64,9 @@ async fn a_multi_quota_limiter_works_on_a_cluster() {
     b.acquire().await.unwrap();
     assert!(paused_at.elapsed() >= ms(495), "{:?}", paused_at.elapsed());
     let store = b.snapshot().store.unwrap();
-    assert_eq!((store.outages, store.fallback_admissions), (0, 0), "{store:?}");
+    assert_eq!(
+        (store.outages, store.fallback_admissions),
+        (0, 0),
+        "{store:?}"
+    );
 }

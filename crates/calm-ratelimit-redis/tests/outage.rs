@@ -120,7 +120,11 @@ async fn a_dead_redis_falls_back_within_the_timeout_logs_once_and_recovers() {
 
     redis.restart();
     assert!(shared_again(&limiter).await, "{:?}", limiter.snapshot());
-    assert!(logs.text().contains("Redis answers again"), "{}", logs.text());
+    assert!(
+        logs.text().contains("Redis answers again"),
+        "{}",
+        logs.text()
+    );
     assert_eq!(limiter.snapshot().store.unwrap().outages, 1);
 }
 
@@ -157,6 +161,9 @@ async fn a_redis_too_slow_to_answer_counts_as_out_of_reach() {
     let asked = Instant::now();
     limiter.acquire().await.unwrap();
     let waited = asked.elapsed();
-    assert!(waited >= TIMEOUT - ms(5) && waited < TIMEOUT + ms(100), "{waited:?}");
+    assert!(
+        waited >= TIMEOUT - ms(5) && waited < TIMEOUT + ms(100),
+        "{waited:?}"
+    );
     assert!(!limiter.snapshot().store.unwrap().shared);
 }

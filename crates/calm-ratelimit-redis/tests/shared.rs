@@ -53,7 +53,10 @@ fn service(
 async fn two_limiters_of_one_name_share_one_quota() {
     let redis = RedisServer::start();
     let quota = [Quota::per_second(n(10))];
-    let (a, b) = (limiter(&redis, "shared", &quota), limiter(&redis, "shared", &quota));
+    let (a, b) = (
+        limiter(&redis, "shared", &quota),
+        limiter(&redis, "shared", &quota),
+    );
     let start = Instant::now();
     let mut at = Vec::new();
     for i in 0..10 {
@@ -109,7 +112,10 @@ async fn callers_of_one_process_are_served_in_order_in_one_round_trip_each() {
 async fn a_place_past_max_wait_takes_nothing_and_names_its_instant() {
     let redis = RedisServer::start();
     let quota = [Quota::per_second(n(2))];
-    let (a, b) = (limiter(&redis, "bounded", &quota), limiter(&redis, "bounded", &quota));
+    let (a, b) = (
+        limiter(&redis, "bounded", &quota),
+        limiter(&redis, "bounded", &quota),
+    );
     a.acquire().await.unwrap();
     let asked = Instant::now();
     let err = service(&b, Some(ms(100)))
@@ -132,7 +138,10 @@ async fn a_place_past_max_wait_takes_nothing_and_names_its_instant() {
 async fn a_pause_from_one_process_holds_every_process() {
     let redis = RedisServer::start();
     let quota = [Quota::per_second(n(100))];
-    let (a, b) = (limiter(&redis, "paused", &quota), limiter(&redis, "paused", &quota));
+    let (a, b) = (
+        limiter(&redis, "paused", &quota),
+        limiter(&redis, "paused", &quota),
+    );
     b.acquire().await.unwrap();
     let start = Instant::now();
     // What a 429 with `Retry-After: 1` seen by A does.
@@ -154,7 +163,10 @@ async fn a_pause_from_one_process_holds_every_process() {
 async fn a_caller_holding_a_place_inside_a_new_pause_takes_one_after_it() {
     let redis = RedisServer::start();
     let quota = [Quota::per_second(n(4))];
-    let (a, b) = (limiter(&redis, "moved", &quota), limiter(&redis, "moved", &quota));
+    let (a, b) = (
+        limiter(&redis, "moved", &quota),
+        limiter(&redis, "moved", &quota),
+    );
     b.acquire().await.unwrap();
     let start = Instant::now();
     // B's next place is 250 ms away: it holds it...
@@ -181,7 +193,11 @@ async fn a_flushed_script_cache_is_reloaded_unseen() {
     assert_eq!(redis.command(&["SCRIPT", "FLUSH"]), "OK");
     limiter.acquire().await.unwrap();
     let store = limiter.snapshot().store.unwrap();
-    assert_eq!((store.outages, store.fallback_admissions), (0, 0), "{store:?}");
+    assert_eq!(
+        (store.outages, store.fallback_admissions),
+        (0, 0),
+        "{store:?}"
+    );
 }
 
 #[tokio::test]
@@ -243,7 +259,10 @@ async fn half_of_100_waiters_dropped_the_rest_go_in_order_and_nothing_leaks() {
 async fn the_last_reservation_cancelled_is_given_back() {
     let redis = RedisServer::start();
     let quota = [Quota::per_second(n(2))];
-    let (a, b) = (limiter(&redis, "refund", &quota), limiter(&redis, "refund", &quota));
+    let (a, b) = (
+        limiter(&redis, "refund", &quota),
+        limiter(&redis, "refund", &quota),
+    );
     a.acquire().await.unwrap();
     // A reserves the place at 500 ms, then gives up.
     assert!(tokio::time::timeout(ms(100), a.acquire()).await.is_err());
