@@ -6,8 +6,9 @@
 -- ARGV[2..]    per quota: emission interval, tolerance (microseconds)
 -- then         per request: the longest wait it accepts in microseconds, -1 for none
 --
--- Returns { pause left in microseconds (0: none), { per request: {1, wait, TAT per quota}
--- when reserved, {0, wait} when the wait would pass its bound (nothing is taken) } }.
+-- Returns { pause left in microseconds (0: none), the pause's end (its identity; 0: none),
+-- { per request: {1, wait, TAT per quota} when reserved, {0, wait} when the wait would pass
+-- its bound (nothing is taken) } }.
 --
 -- NOTE: times are integers of microseconds read from the server's own clock (TIME); they
 -- stay below 2^53, so Lua's doubles hold them exactly. They are written with '%d': Lua's
@@ -53,4 +54,7 @@ if reserved then
     redis.call('SET', KEYS[i + 1], string.format('%d', tats[i]), 'PX', ttl)
   end
 end
-return { math.max(pause - now, 0), results }
+if pause <= now then
+  pause = 0
+end
+return { math.max(pause - now, 0), pause, results }

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::store::{Outcome, Reply, Scripts, Target};
+use crate::store::{Outcome, PauseSeen, Reply, Scripts, Target};
 use crate::{driver, pauses};
 
 /// A [`Backend`] whose quotas and pauses live in Redis, shared by every process that builds
@@ -103,7 +103,7 @@ pub(crate) struct Inner {
 struct Local {
     entries: VecDeque<Entry>,
     next_id: u64,
-    paused_until: Option<Instant>,
+    pause: Option<Pause>,
     /// A pause learned from a response here, still to be written to Redis.
     pause_to_write: Option<Instant>,
     /// The TATs of reservations whose callers were cancelled, to give back if nothing was
@@ -116,6 +116,19 @@ struct Local {
     waits: u64,
     waited: Duration,
 }
+
+/// A pause this process knows of.
+#[derive(Clone, Copy)]
+struct Pause {
+    until: Instant,
+    /// Its end in Redis's microseconds, which names it in every process; [`NOT_WRITTEN`] for
+    /// one learned here and not yet written. A place reserved knowing a pause of this id or a
+    /// later one lies after it.
+    id: u64,
+}
+
+/// The id of a pause learned here, newer than any Redis knows until it is written.
+const NOT_WRITTEN: u64 = u64::MAX;
 
 struct Tasks {
     driver: AbortHandle,
@@ -135,10 +148,12 @@ enum Phase {
     Unsent,
     /// In a round trip under way.
     Sent,
-    /// Reserved in Redis for `at` (on this process's clock).
+    /// Reserved in Redis for `at` (on this process's clock), knowing the pause `pause_seen`
+    /// (0: none).
     Reserved {
         at: Instant,
         tats: Box<[u64]>,
+        pause_seen: u64,
     },
     /// Held by the fallback, during an outage.
     Fallback(Ticket),
@@ -257,13 +272,32 @@ impl Inner {
         }
     }
 
-    /// Applies a batch's reply, received at `received`.
-    pub(crate) fn apply(&self, work: &Work, reply: Reply, received: Instant) {
+    /// Applies what a round trip answered, received at `received`: the pause it wrote, and
+    /// the batch's places.
+    pub(crate) fn apply(
+        &self,
+        work: &Work,
+        written: Option<PauseSeen>,
+        reply: Option<Reply>,
+        received: Instant,
+    ) {
         let mut wake = Vec::new();
         let mut local = self.lock();
         local.status.round_trips += 1;
-        if let Some(left) = reply.pause_left {
-            self.learn_pause(&mut local, received + left, &mut wake);
+        if let Some(written) = written {
+            if let Some(pause) = local.pause.as_mut().filter(|p| p.id == NOT_WRITTEN) {
+                pause.id = written.id;
+            }
+            self.learn_pause(&mut local, written, received, &mut wake);
+        }
+        let Some(reply) = reply else {
+            drop(local);
+            wake.into_iter().for_each(Waker::wake);
+            return;
+        };
+        let pause_seen = reply.pause.map_or(0, |p| p.id);
+        if let Some(pause) = reply.pause {
+            self.learn_pause(&mut local, pause, received, &mut wake);
         }
         for (&(id, deadline), outcome) in work.batch.iter().zip(reply.outcomes) {
             let phase = match outcome {
@@ -274,7 +308,11 @@ impl Inner {
                         local.releases.push(tats);
                         Phase::Refused(at)
                     } else {
-                        Phase::Reserved { at, tats }
+                        Phase::Reserved {
+                            at,
+                            tats,
+                            pause_seen,
+                        }
                     }
                 }
                 Outcome::Refused { wait } => Phase::Refused(received + wait),
@@ -370,27 +408,54 @@ impl Inner {
         }
     }
 
-    /// A pause learned from Redis (a reply, a published message): applied here only.
-    pub(crate) fn pause_learned(&self, until: Instant) {
+    /// A pause published by a process (this one included), received at `received`.
+    pub(crate) fn pause_learned(&self, pause: PauseSeen, received: Instant) {
         let mut wake = Vec::new();
         let mut local = self.lock();
-        self.learn_pause(&mut local, until, &mut wake);
+        self.learn_pause(&mut local, pause, received, &mut wake);
         drop(local);
         wake.into_iter().for_each(Waker::wake);
     }
 
+    /// Merges a pause Redis knows of into this process's.
+    ///
+    /// NOTE: it arrives later than Redis set it, so its end here lies a little after its
+    /// end in Redis; the id, not the end, tells whether a reserved place knew of it.
+    fn learn_pause(
+        &self,
+        local: &mut Local,
+        pause: PauseSeen,
+        received: Instant,
+        wake: &mut Vec<Waker>,
+    ) -> bool {
+        self.pause_here(local, received + pause.left, pause.id, wake)
+    }
+
     /// Pauses this process's callers until `until`. Callers holding a place inside the pause
-    /// are woken to take a new one after it (or to fail, if their bound ends first).
-    fn learn_pause(&self, local: &mut Local, until: Instant, wake: &mut Vec<Waker>) -> bool {
-        if until <= Instant::now() || local.paused_until.is_some_and(|p| p >= until) {
+    /// that did not know of it are woken to take a new one after it (or to fail, if their
+    /// bound ends first). Returns whether the end of the pause moved.
+    fn pause_here(
+        &self,
+        local: &mut Local,
+        until: Instant,
+        id: u64,
+        wake: &mut Vec<Waker>,
+    ) -> bool {
+        let now = Instant::now();
+        let current = local.pause.filter(|p| p.until > now);
+        if until <= now || current.is_some_and(|p| p.until >= until) {
             return false;
         }
-        local.paused_until = Some(until);
+        let id = current.map_or(id, |p| p.id.max(id));
+        local.pause = Some(Pause { until, id });
         if let Some(fallback) = &self.fallback {
             fallback.pause_until(until);
         }
         for entry in local.entries.iter_mut() {
-            let moved = matches!(entry.phase, Phase::Reserved { at, .. } if at < until);
+            let moved = matches!(
+                entry.phase,
+                Phase::Reserved { at, pause_seen, .. } if at < until && pause_seen < id
+            );
             if moved {
                 wake.extend(entry.waker.take());
             }
@@ -401,7 +466,7 @@ impl Inner {
     fn state(&self) -> BackendState {
         let now = Instant::now();
         let local = self.lock();
-        let paused_until = local.paused_until.filter(|p| *p > now);
+        let paused_until = local.pause.map(|p| p.until).filter(|p| *p > now);
         let fallback = self.fallback.as_ref().map(InProcess::state);
         let next_free = match (&local.outage, fallback) {
             (Some(_), Some(f)) => f.next_free,
@@ -466,7 +531,7 @@ impl Backend for RedisBackend {
         let inner = &self.inner;
         let now = Instant::now();
         let mut local = inner.lock();
-        let paused = local.paused_until.filter(|p| *p > now);
+        let paused = local.pause.map(|p| p.until).filter(|p| *p > now);
         if let (Some(p), Some(d)) = (paused, deadline) {
             if p > d {
                 return Err(p);
@@ -514,7 +579,7 @@ impl Backend for RedisBackend {
         let Some(i) = find(&local.entries, ticket.id()) else {
             return Admission::Admitted;
         };
-        let paused = local.paused_until.filter(|p| *p > now);
+        let paused = local.pause.filter(|p| p.until > now);
         let entry = &mut local.entries[i];
         let deadline = entry.deadline;
         let admission = match &entry.phase {
@@ -525,9 +590,12 @@ impl Backend for RedisBackend {
             },
             Phase::Refused(at) => Admission::Refused(*at),
             Phase::Failed(e) => Admission::Unavailable(e.clone()),
-            Phase::Reserved { at, .. } => match paused.filter(|p| *p > *at) {
-                // NOTE: a pause learned after the place was reserved: take a new place
-                // after it (the old one lies inside the pause and is lost).
+            Phase::Reserved { at, pause_seen, .. } => match paused
+                .filter(|p| p.until > *at && p.id > *pause_seen)
+                .map(|p| p.until)
+            {
+                // NOTE: a pause the place was reserved without: take a new place after it
+                // (the old one lies inside the pause and is lost).
                 Some(p) if deadline.is_some_and(|d| p > d) => Admission::Refused(p),
                 Some(_) => {
                     entry.phase = Phase::Unsent;
@@ -587,7 +655,7 @@ impl Backend for RedisBackend {
             return;
         };
         match entry.phase {
-            Phase::Reserved { at, tats } if at > Instant::now() => {
+            Phase::Reserved { at, tats, .. } if at > Instant::now() => {
                 local.releases.push(tats);
                 inner.notify.notify_one();
             }
@@ -605,7 +673,7 @@ impl Backend for RedisBackend {
         let inner = &self.inner;
         let mut wake = Vec::new();
         let mut local = inner.lock();
-        let moved = inner.learn_pause(&mut local, until, &mut wake);
+        let moved = inner.pause_here(&mut local, until, NOT_WRITTEN, &mut wake);
         if moved && local.outage.is_none() && inner.ensure_tasks(&mut local) {
             local.pause_to_write = Some(until);
             inner.notify.notify_one();

@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 use tokio::time::{timeout, Instant};
 
 use crate::backend::{Inner, Work};
-use crate::store::{micros, Conn};
+use crate::store::{micros, Conn, PauseSeen, Reply};
 
 /// Runs until the limiter is dropped (or its runtime shuts down; the next request starts a
 /// new driver then).
@@ -43,8 +43,7 @@ pub(crate) async fn run(limiter: Weak<Inner>, notify: Arc<Notify>) {
             continue;
         }
         match round_trip(&inner, &mut conn, &work).await {
-            Ok(Some(reply)) => inner.apply(&work, reply, Instant::now()),
-            Ok(None) => {}
+            Ok((written, reply)) => inner.apply(&work, written, reply, Instant::now()),
             Err(error) => inner.enter_outage(error),
         }
     }
@@ -56,20 +55,21 @@ async fn round_trip(
     inner: &Inner,
     conn: &mut Option<Conn>,
     work: &Work,
-) -> Result<Option<crate::store::Reply>, BoxError> {
+) -> Result<(Option<PauseSeen>, Option<Reply>), BoxError> {
     let attempt = async {
         let c = connection(inner, conn).await?;
+        let mut written = None;
         if let Some(until) = work.pause {
             let length = until.saturating_duration_since(Instant::now());
             if micros(length) > 0 {
-                inner.scripts.pause(c, length).await?;
+                written = Some(inner.scripts.pause(c, length).await?);
             }
         }
         if !work.releases.is_empty() {
             inner.scripts.release(c, &work.releases).await?;
         }
         if work.batch.is_empty() {
-            return Ok(None);
+            return Ok((written, None));
         }
         let now = Instant::now();
         let bounds: Vec<Option<Duration>> = work
@@ -77,7 +77,7 @@ async fn round_trip(
             .iter()
             .map(|(_, deadline)| deadline.map(|d| d.saturating_duration_since(now)))
             .collect();
-        Ok::<_, BoxError>(Some(inner.scripts.reserve(c, &bounds).await?))
+        Ok::<_, BoxError>((written, Some(inner.scripts.reserve(c, &bounds).await?)))
     };
     match timeout(inner.timeout, attempt).await {
         Ok(result) => result,

@@ -1,12 +1,12 @@
 //! Listens for pauses published by the other processes of a limiter.
 
 use std::sync::Weak;
-use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::time::{timeout, Instant};
 
 use crate::backend::Inner;
+use crate::store::PauseSeen;
 
 /// Applies every pause published on the limiter's channel, until the limiter is dropped.
 ///
@@ -28,9 +28,10 @@ pub(crate) async fn listen(limiter: Weak<Inner>) {
                     let Some(inner) = limiter.upgrade() else {
                         return;
                     };
-                    // NOTE: a payload that is not a length in microseconds is ignored.
-                    if let Ok(micros) = message.get_payload::<u64>() {
-                        inner.pause_learned(Instant::now() + Duration::from_micros(micros));
+                    // NOTE: a payload that is not a pause is ignored.
+                    let payload = message.get_payload::<String>().unwrap_or_default();
+                    if let Some(pause) = PauseSeen::parse(&payload) {
+                        inner.pause_learned(pause, Instant::now());
                     }
                 }
             }

@@ -94,11 +94,30 @@ pub(crate) enum Outcome {
     Refused { wait: Duration },
 }
 
+/// A pause as Redis knows it: how long it has left, and its end in server microseconds,
+/// which identifies it across processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PauseSeen {
+    pub(crate) left: Duration,
+    pub(crate) id: u64,
+}
+
+impl PauseSeen {
+    /// Reads a published pause, `"<length>:<end>"`.
+    pub(crate) fn parse(payload: &str) -> Option<PauseSeen> {
+        let (left, id) = payload.split_once(':')?;
+        Some(PauseSeen {
+            left: Duration::from_micros(left.parse().ok()?),
+            id: id.parse().ok()?,
+        })
+    }
+}
+
 /// The reply to one batch.
 #[derive(Debug)]
 pub(crate) struct Reply {
-    /// The server pause left, if one is in force.
-    pub(crate) pause_left: Option<Duration>,
+    /// The server pause in force, if any.
+    pub(crate) pause: Option<PauseSeen>,
     pub(crate) outcomes: Vec<Outcome>,
 }
 
@@ -143,7 +162,7 @@ impl Scripts {
         for bound in bounds {
             call.arg(bound.map_or(UNBOUNDED, |b| micros(b).min(i64::MAX as u64) as i64));
         }
-        let (pause_left, results): (u64, Vec<Vec<i64>>) = conn.invoke(&call).await?;
+        let (pause_left, pause_id, results): (u64, u64, Vec<Vec<i64>>) = conn.invoke(&call).await?;
         let quotas = self.spacings.len();
         let outcomes = results
             .into_iter()
@@ -157,7 +176,10 @@ impl Scripts {
                 ))
             })?;
         Ok(Reply {
-            pause_left: (pause_left > 0).then(|| Duration::from_micros(pause_left)),
+            pause: (pause_left > 0).then(|| PauseSeen {
+                left: Duration::from_micros(pause_left),
+                id: pause_id,
+            }),
             outcomes,
         })
     }
@@ -178,12 +200,17 @@ impl Scripts {
         conn.invoke(&call).await
     }
 
-    /// Pauses every process for `length` from the server's now; one round trip.
-    pub(crate) async fn pause(&self, conn: &mut Conn, length: Duration) -> RedisResult<bool> {
+    /// Pauses every process for `length` from the server's now; one round trip. Returns the
+    /// pause in force afterwards: this one, or a longer one.
+    pub(crate) async fn pause(&self, conn: &mut Conn, length: Duration) -> RedisResult<PauseSeen> {
         let mut call = self.pause.key(&self.keys.pause);
         call.arg(micros(length).max(1))
             .arg(&self.keys.pauses_channel);
-        conn.invoke(&call).await
+        let (left, id): (u64, u64) = conn.invoke(&call).await?;
+        Ok(PauseSeen {
+            left: Duration::from_micros(left),
+            id,
+        })
     }
 }
 
@@ -232,6 +259,20 @@ mod tests {
         assert_eq!(parse_outcome(&[2, 250], 0), None);
         assert_eq!(parse_outcome(&[1, -5], 0), None);
         assert_eq!(parse_outcome(&[], 0), None);
+    }
+
+    #[test]
+    fn published_pauses_are_parsed_or_ignored() {
+        assert_eq!(
+            PauseSeen::parse("2000000:1767225600000000"),
+            Some(PauseSeen {
+                left: Duration::from_secs(2),
+                id: 1_767_225_600_000_000
+            })
+        );
+        assert_eq!(PauseSeen::parse("2000000"), None);
+        assert_eq!(PauseSeen::parse("-1:5"), None);
+        assert_eq!(PauseSeen::parse("1:x"), None);
     }
 
     #[test]

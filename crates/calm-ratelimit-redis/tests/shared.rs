@@ -273,3 +273,28 @@ async fn the_last_reservation_cancelled_is_given_back() {
     let waited = asked.elapsed();
     assert!(waited < ms(450), "{waited:?}");
 }
+
+/// A pause arrives later than Redis set it (it is published, or written by this process and
+/// heard back), so its end here lies a little after its end in Redis; the first place after
+/// it, which Redis gives at its own end, is still taken, not thrown away for the next one.
+#[tokio::test]
+async fn the_first_place_after_a_pause_is_not_lost() {
+    let redis = RedisServer::start();
+    let quota = [Quota::per_second(n(10))];
+    let (a, b) = (
+        limiter(&redis, "after-pause", &quota),
+        limiter(&redis, "after-pause", &quota),
+    );
+    a.acquire().await.unwrap();
+    b.acquire().await.unwrap();
+    for (name, limiter) in [("the pausing process", &a), ("another process", &b)] {
+        tokio::time::sleep(ms(200)).await;
+        let start = Instant::now();
+        a.pause_until(start + ms(500));
+        tokio::time::sleep(ms(20)).await;
+        limiter.acquire().await.unwrap();
+        let went = start.elapsed();
+        assert!(went >= ms(495), "{name}: went {went:?} into the pause");
+        assert!(went < ms(560), "{name}: went {went:?}, a place after the first");
+    }
+}
