@@ -31,6 +31,10 @@ use crate::worker::Job;
 
 const SECOND: Duration = Duration::from_secs(1);
 
+/// One acceptance test at a time: each runs its workers on real time, and two at once on a
+/// two-core machine would measure the machine's load rather than the limiter.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Not a test: the body of a worker process, started by the tests below. Run as part of the
 /// suite (no job in the environment), it returns at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,6 +50,7 @@ async fn worker() {
 /// than 20 (+1), and together the processes use at least 90 % of the quota.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_share_one_quota() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let redis = RedisServer::start();
     let api = MockApi::builder().quota(20, SECOND).start().await;
     let job = Job {
@@ -89,6 +94,7 @@ async fn processes_share_one_quota() {
 /// requests already on their way, then the processes go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_pauses_every_process() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     // NOTE: a request whose place came just before the 429 reached its worker is already on
     // its way; places are 100 ms apart, and the pause reaches the other processes within a
     // few milliseconds (one Redis write, one published message).
@@ -157,6 +163,7 @@ async fn a_429_pauses_every_process() {
 /// nearly reached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_quotas_hold_together() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let redis = RedisServer::start();
     let api = MockApi::start().await;
     let job = Job {
