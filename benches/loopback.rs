@@ -13,6 +13,13 @@
 //!   of calm's default transport; a pre-parsed absolute `Uri`.
 //! - `calm`: `calm::Client::builder(base).rate_limit(10_000_000/s).retry(default).build()`
 //!   (calm's own transport), used as a newcomer would: `client.get("/x").send()`.
+//! - `calm-redis` (with `--features redis` only): `calm` with the rate limiter of
+//!   calm-ratelimit-redis instead of the in-process one,
+//!   `calm_builder(base).limiter(RedisBackend::builder(url, name).quota(q).limiter())`, the
+//!   quota 10_000_000/s with a burst as large, so it never binds. Every request makes a round
+//!   trip to a redis-server the bench starts on a free loopback port for the whole run
+//!   (`redis-server` on `PATH`, as for calm-ratelimit-redis's tests); concurrent requests
+//!   share round trips. Its `cpu/req` leaves out redis-server's CPU (another process).
 //! - `baseline`: what one would assemble from ecosystem parts over the same raw client:
 //!   tower-http `SetRequestHeaderLayer` (User-Agent) → `tower::retry::Retry` (503, up to 3
 //!   retries, cloning the request) → a governor `RateLimiter::direct` (10_000_000/s) awaited with
@@ -66,16 +73,21 @@
 //! | `--in-flight N` | `CALM_BENCH_IN_FLIGHT` | 32 | requests in flight in the concurrent mode |
 //! | `--warmup N` | `CALM_BENCH_WARMUP` | 1000 | warm-up requests before each measurement |
 //! | `--rounds N` | `CALM_BENCH_ROUNDS` | 6 | rounds of every variant and mode |
-//! | `--variants LIST` | `CALM_BENCH_VARIANTS` | `raw,calm,baseline` | comma-separated variants (the first is the reference of the ratios) |
+//! | `--variants LIST` | `CALM_BENCH_VARIANTS` | `raw,calm,baseline`; with `redis`: `raw,calm,calm-redis,baseline` | comma-separated variants (the first is the reference of the ratios) |
 //! | `--client-threads N` | `CALM_BENCH_CLIENT_THREADS` | 1 | worker threads of the client runtime |
 //! | `--server-threads N` | `CALM_BENCH_SERVER_THREADS` | 1 | worker threads of the server runtime |
 //!
 //! Without `--bench` (as `cargo test --benches` runs it) the defaults shrink to one quick round
 //! that only checks every variant works, and arguments other than the options are ignored.
 //!
-//! The defaults take about 40 s on a 2-core machine. Each round starts a fresh server and
-//! fresh clients, because calm-mock records every request it receives (a few KB each): a
-//! default round holds about 0.7 GB at its end, freed before the next.
+//! The defaults take about 40 s on a 2-core machine, 70 s with `calm-redis` (`--rounds 3`
+//! halves that). Each round starts a fresh server and fresh clients, because calm-mock records
+//! every request it receives (a few KB each): a default round holds about 0.7 GB at its end,
+//! freed before the next.
+
+#[cfg(feature = "redis")]
+#[path = "../crates/calm-ratelimit-redis/tests/support/mod.rs"]
+mod support;
 
 use std::env;
 use std::fmt;
@@ -142,6 +154,16 @@ fn main() {
         .build()
         .expect("client runtime");
 
+    // NOTE: one redis-server for the whole run, started only if a variant uses it and
+    // killed when dropped at the end of `main`.
+    #[cfg(feature = "redis")]
+    let redis = config
+        .variants
+        .contains(&Variant::CalmRedis)
+        .then(support::RedisServer::start);
+    #[cfg(feature = "redis")]
+    let redis_url = redis.as_ref().map(support::RedisServer::url);
+
     let started = now();
     let mut results = Results::new(&config);
     let mut totals = Totals::default();
@@ -150,13 +172,17 @@ fn main() {
         // receives, several KB each, so one server for the whole run would grow by gigabytes.
         // Within a round every variant talks to the same server.
         let api = server_rt.block_on(MockApi::start());
-        let base = api.base_url();
+        let servers = Servers {
+            base: &api.base_url(),
+            #[cfg(feature = "redis")]
+            redis: redis_url.as_deref(),
+        };
         let targets: Vec<Target> = {
             let _guard = client_rt.enter();
             config
                 .variants
                 .iter()
-                .map(|&variant| Target::new(variant, &base))
+                .map(|&variant| Target::new(variant, servers))
                 .collect()
         };
         for mode in [Mode::Sequential, Mode::Concurrent] {
@@ -226,8 +252,9 @@ fn measure(client_rt: &Runtime, target: &Target, mode: Mode, config: &Config) ->
 struct Totals {
     requests: usize,
     connections: usize,
-    /// Per calm variant: requests, attempts, retries, errors, rate-limit waits, time waited.
-    calm: Vec<(Variant, [u64; 5], Duration)>,
+    /// Per calm variant: requests, attempts, retries, errors, rate-limit waits, round trips
+    /// to the limiter's shared store, time waited.
+    calm: Vec<(Variant, [u64; 6], Duration)>,
 }
 
 impl Totals {
@@ -239,12 +266,17 @@ impl Totals {
                 continue;
             };
             let stats = client.stats();
+            let round_trips = client
+                .limiter()
+                .and_then(|limiter| limiter.snapshot().store)
+                .map_or(0, |store| store.round_trips);
             let counts = [
                 stats.requests,
                 stats.attempts,
                 stats.retries(),
                 stats.errors,
                 stats.rate_limit_waits,
+                round_trips,
             ];
             match self.calm.iter_mut().find(|(v, _, _)| *v == target.variant) {
                 Some((_, sums, waited)) => {
@@ -265,10 +297,17 @@ impl Totals {
             "servers: {} requests over {} connections",
             self.requests, self.connections
         );
-        for (variant, [requests, attempts, retries, errors, waits], waited) in &self.calm {
+        for (variant, [requests, attempts, retries, errors, waits, round_trips], waited) in
+            &self.calm
+        {
+            let store = if *round_trips > 0 {
+                format!(", {round_trips} round trips to the limiter's store")
+            } else {
+                String::new()
+            };
             println!(
                 "{variant} stats: {requests} requests, {attempts} attempts, {retries} retries, \
-                 {errors} errors, {waits} rate-limit waits ({waited:?})"
+                 {errors} errors, {waits} rate-limit waits ({waited:?}){store}"
             );
         }
     }
@@ -281,6 +320,8 @@ impl Totals {
 enum Variant {
     Raw,
     Calm,
+    #[cfg(feature = "redis")]
+    CalmRedis,
     Baseline,
     CalmSvc,
     CalmNoRateLimit,
@@ -292,9 +333,11 @@ enum Variant {
 }
 
 impl Variant {
-    const ALL: [(Variant, &'static str); 10] = [
+    const ALL: &'static [(Variant, &'static str)] = &[
         (Variant::Raw, "raw"),
         (Variant::Calm, "calm"),
+        #[cfg(feature = "redis")]
+        (Variant::CalmRedis, "calm-redis"),
         (Variant::Baseline, "baseline"),
         (Variant::CalmSvc, "calm-svc"),
         (Variant::CalmNoRateLimit, "calm-norl"),
@@ -304,6 +347,18 @@ impl Variant {
         (Variant::Transport, "transport"),
         (Variant::Layers, "layers"),
     ];
+
+    /// What runs without `--variants`: the reference, calm (and calm-redis, with the `redis`
+    /// feature), and the baseline.
+    fn defaults() -> Vec<Variant> {
+        Vec::from([
+            Variant::Raw,
+            Variant::Calm,
+            #[cfg(feature = "redis")]
+            Variant::CalmRedis,
+            Variant::Baseline,
+        ])
+    }
 }
 
 impl fmt::Display for Variant {
@@ -356,6 +411,21 @@ fn calm_builder(base: &str) -> calm::ClientBuilder {
     Client::builder(base)
         .rate_limit(Quota::per_second(nonzero(QUOTA_PER_SECOND)))
         .retry(RetryPolicy::default())
+}
+
+/// `calm` with a rate limiter whose state lives in the Redis at `url`, instead of in-process.
+#[cfg(feature = "redis")]
+fn calm_redis_builder(base: &str, url: &str) -> calm::ClientBuilder {
+    // NOTE: the Redis scripts count whole microseconds, so this rate becomes one place per µs
+    // there; with the default burst of 1 the requests of one round trip would get places 1 µs
+    // apart and all but the first would sleep until theirs, which tokio's timer rounds up to
+    // the next millisecond. A burst as large as the rate keeps the quota from binding.
+    let quota = Quota::per_second(nonzero(QUOTA_PER_SECOND)).burst(nonzero(QUOTA_PER_SECOND));
+    let limiter = calm::redis::RedisBackend::builder(url, "bench:loopback")
+        .quota(quota)
+        .limiter()
+        .expect("a valid Redis limiter");
+    calm_builder(base).limiter(limiter)
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -465,6 +535,16 @@ fn uri(base: &str) -> Uri {
         .expect("a valid URI")
 }
 
+/// What one round's variants talk to.
+#[derive(Clone, Copy, Debug)]
+struct Servers<'a> {
+    /// The calm-mock server's base URL.
+    base: &'a str,
+    /// The run's redis-server, if a variant uses it.
+    #[cfg(feature = "redis")]
+    redis: Option<&'a str>,
+}
+
 /// One variant, ready to be cloned into every task that sends with it.
 #[derive(Clone)]
 struct Target {
@@ -483,7 +563,8 @@ enum Kind {
 }
 
 impl Target {
-    fn new(variant: Variant, base: &str) -> Target {
+    fn new(variant: Variant, servers: Servers<'_>) -> Target {
+        let base = servers.base;
         let built = |builder: calm::ClientBuilder| builder.build().expect("calm client");
         let kind = match variant {
             Variant::Raw => Kind::Raw(raw_client(), uri(base)),
@@ -495,6 +576,13 @@ impl Target {
                 Kind::Baseline(stack, uri)
             }
             Variant::Calm => Kind::Calm(built(calm_builder(base))),
+            #[cfg(feature = "redis")]
+            Variant::CalmRedis => {
+                let url = servers
+                    .redis
+                    .expect("a redis-server, started for calm-redis");
+                Kind::Calm(built(calm_redis_builder(base, url)))
+            }
             Variant::CalmSvc => Kind::CalmSvc(built(calm_builder(base)), uri(base)),
             Variant::CalmNoRateLimit => Kind::Calm(built(Client::builder(base))),
             Variant::CalmNoRetry => Kind::Calm(built(calm_builder(base).no_retries())),
@@ -820,7 +908,7 @@ impl Config {
             rounds: from_env("CALM_BENCH_ROUNDS", rounds),
             variants: env::var("CALM_BENCH_VARIANTS")
                 .map(|list| parse_variants(&list))
-                .unwrap_or_else(|_| vec![Variant::Raw, Variant::Calm, Variant::Baseline]),
+                .unwrap_or_else(|_| Variant::defaults()),
             client_threads: from_env("CALM_BENCH_CLIENT_THREADS", 1),
             server_threads: from_env("CALM_BENCH_SERVER_THREADS", 1),
         };
