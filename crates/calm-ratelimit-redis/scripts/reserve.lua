@@ -16,13 +16,15 @@
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local q = tonumber(ARGV[1])
-local pause = tonumber(redis.call('GET', KEYS[1]) or '0')
+-- NOTE: one MGET for every key: each redis.call costs as much as the arithmetic around it.
+local stored = redis.call('MGET', unpack(KEYS))
+local pause = tonumber(stored[1] or '0')
 
 local tats, intervals, tolerances = {}, {}, {}
 for i = 1, q do
   intervals[i] = tonumber(ARGV[2 * i])
   tolerances[i] = tonumber(ARGV[2 * i + 1])
-  tats[i] = tonumber(redis.call('GET', KEYS[i + 1]) or '0')
+  tats[i] = tonumber(stored[i + 1] or '0')
 end
 
 local results = {}

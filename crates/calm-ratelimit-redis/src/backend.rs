@@ -149,11 +149,12 @@ enum Phase {
     /// In a round trip under way.
     Sent,
     /// Reserved in Redis for `at` (on this process's clock), knowing the pause `pause_seen`
-    /// (0: none).
+    /// (0: none); `queued` when the place was not free as Redis was asked.
     Reserved {
         at: Instant,
         tats: Box<[u64]>,
         pause_seen: u64,
+        queued: bool,
     },
     /// Held by the fallback, during an outage.
     Fallback(Ticket),
@@ -312,6 +313,7 @@ impl Inner {
                             at,
                             tats,
                             pause_seen,
+                            queued: !wait.is_zero(),
                         }
                     }
                 }
@@ -590,7 +592,12 @@ impl Backend for RedisBackend {
             },
             Phase::Refused(at) => Admission::Refused(*at),
             Phase::Failed(e) => Admission::Unavailable(e.clone()),
-            Phase::Reserved { at, pause_seen, .. } => match paused
+            Phase::Reserved {
+                at,
+                pause_seen,
+                queued,
+                ..
+            } => match paused
                 .filter(|p| p.until > *at && p.id > *pause_seen)
                 .map(|p| p.until)
             {
@@ -603,8 +610,9 @@ impl Backend for RedisBackend {
                 }
                 None if *at > now => Admission::WaitUntil(*at),
                 None => {
-                    if *at > entry.asked {
-                        let waited = *at - entry.asked;
+                    // NOTE: the round trip alone is not a wait for a place.
+                    if *queued {
+                        let waited = at.saturating_duration_since(entry.asked);
                         local.waits += 1;
                         local.waited += waited;
                     }

@@ -298,3 +298,20 @@ async fn the_first_place_after_a_pause_is_not_lost() {
         assert!(went < ms(560), "{name}: went {went:?}, a place after the first");
     }
 }
+
+#[tokio::test]
+async fn only_a_place_that_was_not_free_counts_as_a_wait() {
+    let redis = RedisServer::start();
+    let limiter = limiter(&redis, "waits", &[Quota::per_second(n(20))]);
+    for _ in 0..3 {
+        limiter.acquire().await.unwrap();
+        tokio::time::sleep(ms(60)).await;
+    }
+    // Each asked after the last place had passed: the round trips were no waits.
+    assert_eq!(limiter.snapshot().waits, 0);
+    limiter.acquire().await.unwrap();
+    limiter.acquire().await.unwrap();
+    let snapshot = limiter.snapshot();
+    assert_eq!(snapshot.waits, 1);
+    assert!(snapshot.total_waited >= ms(40), "{snapshot:?}");
+}
