@@ -295,7 +295,10 @@ async fn the_first_place_after_a_pause_is_not_lost() {
         limiter.acquire().await.unwrap();
         let went = start.elapsed();
         assert!(went >= ms(495), "{name}: went {went:?} into the pause");
-        assert!(went < ms(560), "{name}: went {went:?}, a place after the first");
+        assert!(
+            went < ms(560),
+            "{name}: went {went:?}, a place after the first"
+        );
     }
 }
 
