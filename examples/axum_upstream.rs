@@ -21,7 +21,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use calm::ratelimit::error::MaxWaitExceeded;
 use calm::{Backoff, Client, Quota, RateLimitLayer, Registry, RetryPolicy};
 use calm_mock::{MockApi, Reply};
 use futures_util::future::join_all;
@@ -51,7 +50,7 @@ async fn get_user(
 ) -> Result<Response, (StatusCode, String)> {
     let client = state.upstream.get(&state.users_api).map_err(bad_gateway)?;
     let response = client
-        .get(&format!("/users/{id}"))
+        .get(format!("/users/{id}"))
         .send()
         .await
         .map_err(bad_gateway)?;
@@ -78,10 +77,11 @@ fn bad_gateway(error: impl std::fmt::Display) -> (StatusCode, String) {
 
 /// Turns the inbound rate limiter's refusal into `429 Too Many Requests`.
 async fn shed_load(error: BoxError) -> Response {
-    match error.downcast_ref::<MaxWaitExceeded>() {
-        Some(refused) => {
-            let seconds = refused.wait().as_secs_f64().ceil();
-            let headers = [(RETRY_AFTER, seconds.to_string())];
+    let error = calm::Error::from_boxed(error);
+    match error.rate_limited_until() {
+        Some(until) => {
+            let wait = until.saturating_duration_since(tokio::time::Instant::now());
+            let headers = [(RETRY_AFTER, wait.as_secs_f64().ceil().to_string())];
             (StatusCode::TOO_MANY_REQUESTS, headers, "slow down\n").into_response()
         }
         None => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response(),
@@ -119,7 +119,7 @@ async fn main() -> Result<(), BoxError> {
         builder
             .rate_limit(Quota::per_second(nz(20)))
             .retry(RetryPolicy::default().backoff(Backoff::exponential(Duration::from_millis(50))))
-            .timeout(Duration::from_secs(5))
+            .attempt_timeout(Duration::from_secs(5))
     });
     let state = AppState {
         upstream: upstream.clone(),
@@ -135,7 +135,7 @@ async fn main() -> Result<(), BoxError> {
     // Calls the way a browser or a script would: no pacing, no retries.
     let impatient = Client::builder(app_url.as_str()).no_retries().build()?;
     for id in [1, 3] {
-        let response = impatient.get(&format!("/users/{id}")).send().await?;
+        let response = impatient.get(format!("/users/{id}")).send().await?;
         let status = response.status();
         let attempts = header(response.headers(), "x-upstream-attempts");
         let body = response.text().await?;

@@ -49,7 +49,7 @@ async fn main() -> Result<(), BoxError> {
                     .max_retries(3)
                     .backoff(Backoff::exponential(Duration::from_millis(50))),
             )
-            .timeout(Duration::from_secs(5))
+            .attempt_timeout(Duration::from_secs(5))
     });
 
     let total = (TASKS * ITEMS_PER_TASK) as u64;
@@ -67,7 +67,7 @@ async fn main() -> Result<(), BoxError> {
             let mut failed = 0u32;
             for n in 0..ITEMS_PER_TASK {
                 let item = n * TASKS + task;
-                match client.get(&format!("items/{item}")).send().await {
+                match client.get(format!("items/{item}")).send().await {
                     Ok(response) if response.status().is_success() => {}
                     _ => failed += 1,
                 }

@@ -116,7 +116,7 @@ fn install_session_manager(requests_per_minute: NonZeroU32) -> Result<(), BoxErr
 async fn fetch_all_pages(base_url: &str) -> Result<(), BoxError> {
     for i in 0..PAGES {
         let session = calm::shared(base_url)?;
-        let response = session.get(&format!("/items?page={i}")).send().await?;
+        let response = session.get(format!("/items?page={i}")).send().await?;
         print!("{i} {}", response.status().as_u16());
         for retry in response.retry_info().map_or(&[][..], |info| info.retries()) {
             let source = match retry.wait_source() {

@@ -21,7 +21,7 @@ use calm::{Backoff, Body, Client, ClientBuilder, Quota, RetryPolicy};
 use http::{Request, Response, StatusCode};
 use serde::Deserialize;
 use tokio::time::{timeout, Instant};
-use tower::BoxError;
+
 use tower_test::mock;
 
 // ---------------------------------------------------------------------------------------------
@@ -43,7 +43,7 @@ struct Forecast {
 enum WeatherError {
     UnknownCity(String),
     Unavailable(StatusCode),
-    Other(BoxError),
+    Other(calm::Error),
 }
 
 impl WeatherApi {
@@ -65,7 +65,7 @@ impl WeatherApi {
     }
 
     async fn forecast(&self, city: &str) -> Result<Forecast, WeatherError> {
-        let response = self.client.get(&format!("/forecast/{city}")).send().await?;
+        let response = self.client.get(format!("/forecast/{city}")).send().await?;
         match response.status() {
             StatusCode::OK => Ok(response.json().await?),
             StatusCode::NOT_FOUND => Err(WeatherError::UnknownCity(city.to_owned())),
@@ -74,8 +74,8 @@ impl WeatherApi {
     }
 }
 
-impl From<BoxError> for WeatherError {
-    fn from(error: BoxError) -> Self {
+impl From<calm::Error> for WeatherError {
+    fn from(error: calm::Error) -> Self {
         WeatherError::Other(error)
     }
 }

@@ -1,5 +1,6 @@
 //! The body type of calm's requests and responses.
 
+use crate::error::TimedOut;
 use bytes::Bytes;
 use calm_retry::{ReplayBody, TryCloneBody};
 use http_body::{Frame, SizeHint};
@@ -7,8 +8,11 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::Sleep;
 use tower::BoxError;
 
 /// A request or response body: empty, a block of bytes, or a stream.
@@ -42,6 +46,14 @@ enum Kind {
     // NOTE: the default transport's body, kept unboxed: the common case pays no allocation.
     Incoming(hyper::body::Incoming),
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
+    /// A response body read under the request's time limit.
+    Timed(Box<Timed>),
+}
+
+struct Timed {
+    body: Body,
+    deadline: Pin<Box<Sleep>>,
+    after: Duration,
 }
 
 impl Body {
@@ -95,12 +107,29 @@ impl Body {
     }
 }
 
+impl Body {
+    /// This body, failing with [`TimedOut`] if it has not ended when `deadline` fires.
+    /// A body already whole in memory has nothing left to wait for.
+    pub(crate) fn with_deadline(self, deadline: Pin<Box<Sleep>>, after: Duration) -> Body {
+        if matches!(self.kind, Kind::Full(_)) || http_body::Body::is_end_stream(&self) {
+            return self;
+        }
+        Body {
+            kind: Kind::Timed(Box::new(Timed {
+                body: self,
+                deadline,
+                after,
+            })),
+        }
+    }
+}
+
 impl TryCloneBody for Body {
     fn try_clone_body(&self) -> Option<Self> {
         let kind = match &self.kind {
             Kind::Full(bytes) => Kind::Full(bytes.clone()),
             Kind::Replay(body) => Kind::Replay(body.try_clone_body()?),
-            Kind::Incoming(_) | Kind::Boxed(_) => return None,
+            Kind::Incoming(_) | Kind::Boxed(_) | Kind::Timed(_) => return None,
         };
         Some(Body { kind })
     }
@@ -123,7 +152,9 @@ impl fmt::Debug for Body {
         match &self.kind {
             Kind::Full(None) => f.write_str("Body(empty)"),
             Kind::Full(Some(bytes)) => write!(f, "Body({} bytes)", bytes.len()),
-            Kind::Replay(_) | Kind::Incoming(_) | Kind::Boxed(_) => f.write_str("Body(stream)"),
+            Kind::Replay(_) | Kind::Incoming(_) | Kind::Boxed(_) | Kind::Timed(_) => {
+                f.write_str("Body(stream)")
+            }
         }
     }
 }
@@ -182,6 +213,17 @@ impl http_body::Body for Body {
             Kind::Replay(body) => Pin::new(body).poll_frame(cx),
             Kind::Incoming(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
             Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
+            Kind::Timed(timed) => {
+                if let Poll::Ready(frame) = Pin::new(&mut timed.body).poll_frame(cx) {
+                    return Poll::Ready(frame);
+                }
+                match timed.deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Some(Err(TimedOut { after: timed.after }.into())))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 
@@ -191,6 +233,7 @@ impl http_body::Body for Body {
             Kind::Replay(body) => body.is_end_stream(),
             Kind::Incoming(body) => body.is_end_stream(),
             Kind::Boxed(body) => body.is_end_stream(),
+            Kind::Timed(timed) => timed.body.is_end_stream(),
         }
     }
 
@@ -200,6 +243,7 @@ impl http_body::Body for Body {
             Kind::Replay(body) => body.size_hint(),
             Kind::Incoming(body) => body.size_hint(),
             Kind::Boxed(body) => body.size_hint(),
+            Kind::Timed(timed) => timed.body.size_hint(),
         }
     }
 }

@@ -50,7 +50,7 @@
 
 mod api;
 mod body;
-mod error;
+pub mod error;
 mod request;
 mod response;
 mod shared_registry;
@@ -58,7 +58,7 @@ mod stats;
 
 pub use api::{Client, ClientBuilder, ResponseFuture};
 pub use body::Body;
-pub use error::{BuildError, BuildErrorKind};
+pub use error::{BuildError, BuildErrorKind, Error, ErrorKind};
 pub use request::RequestBuilder;
 pub use response::Response;
 pub use shared_registry::{shared, Registry};
@@ -77,8 +77,16 @@ pub use calm_registry as registry;
 pub use calm_retry as retry;
 
 #[doc(no_inline)]
+pub use calm_client::transport::{TransportError, TransportErrorKind};
+#[doc(no_inline)]
 pub use calm_client::{BaseUrl, SharedClientLayer};
 #[doc(no_inline)]
-pub use calm_ratelimit::{Limiter, Quota, RateLimitLayer};
+pub use calm_ratelimit::error::MaxWaitExceeded;
 #[doc(no_inline)]
-pub use calm_retry::{Backoff, RetryInfo, RetryLayer, RetryPolicy};
+pub use calm_ratelimit::{Limiter, MaxWait, Quota, RateLimitLayer, Snapshot};
+#[doc(no_inline)]
+pub use calm_retry::error::RetryError;
+#[doc(no_inline)]
+pub use calm_retry::{
+    Backoff, Jitter, RetryInfo, RetryLayer, RetryPolicy, RetryReason, StopReason,
+};

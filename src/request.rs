@@ -1,15 +1,19 @@
 //! Building requests for a [`Client`].
 
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind, RequestLabel};
 use crate::{Body, Client, Response};
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::Method;
-use tower::{BoxError, ServiceExt};
+use tokio::time::Instant;
+use tower::ServiceExt;
 
 /// A request being built for a [`Client`]; [`send`](RequestBuilder::send) sends it.
 ///
 /// The path is resolved against the client's base URL (`"/users"` and `"users"` both land under
-/// it). Mistakes — a header that cannot be sent, a path that is not a URI — are kept and returned
-/// by `send`, so the chain stays readable.
+/// it). Mistakes — a header that cannot be sent, a query that cannot be encoded, a path that is
+/// not a URI — are kept and returned by `send`, so the chain stays readable.
 ///
 /// ```
 /// # tokio_test::block_on(async {
@@ -24,63 +28,156 @@ use tower::{BoxError, ServiceExt};
 ///     .send()
 ///     .await?;
 /// assert_eq!(response.text().await?, "http://api.test/items?dry_run=1");
-/// # Ok::<(), tower::BoxError>(())
+/// # Ok::<(), calm::Error>(())
 /// # });
 /// ```
 #[derive(Debug)]
 #[must_use = "a request does nothing until it is sent"]
 pub struct RequestBuilder {
     client: Client,
-    request: Result<http::Request<Body>, BoxError>,
+    request: Result<http::Request<Body>, Error>,
 }
+
+/// A request's own time limit, from [`RequestBuilder::timeout`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RequestTimeout(pub(crate) Duration);
 
 impl RequestBuilder {
     pub(crate) fn new(client: Client, method: Method, path: &str) -> Self {
         // NOTE: resolved here because `http::Uri` cannot hold a relative path such as
         // `users/42`; the session layer then accepts the absolute URI as it is.
+        let label = || RequestLabel::unresolved(method.clone(), path);
         let request = client
             .base_url()
             .resolve_str(path)
-            .map_err(BoxError::from)
+            .map_err(|e| Error::from_boxed(e.into()).for_request(Some(label())))
             .and_then(|uri| {
                 http::Request::builder()
-                    .method(method)
+                    .method(method.clone())
                     .uri(uri)
                     .body(Body::empty())
-                    .map_err(BoxError::from)
+                    .map_err(|e| Error::new(ErrorKind::Builder, e).for_request(Some(label())))
             });
         RequestBuilder { client, request }
     }
 
+    /// Applies `f` to the request, unless a mistake was made before; keeps `f`'s mistake.
+    fn with(mut self, f: impl FnOnce(&mut http::Request<Body>) -> Result<(), Error>) -> Self {
+        if let Ok(request) = &mut self.request {
+            if let Err(mistake) = f(request) {
+                self.request = Err(mistake);
+            }
+        }
+        self
+    }
+
     /// Adds a header; it replaces a default header of the same name.
-    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    pub fn header<K, V>(self, name: K, value: V) -> Self
     where
         K: TryInto<HeaderName>,
         K::Error: Into<http::Error>,
         V: TryInto<HeaderValue>,
         V::Error: Into<http::Error>,
     {
-        if let Ok(request) = &mut self.request {
-            let parsed = name
-                .try_into()
-                .map_err(Into::into)
-                .and_then(|name| Ok((name, value.try_into().map_err(Into::into)?)));
-            match parsed {
-                Ok((name, value)) => {
-                    request.headers_mut().append(name, value);
-                }
-                Err(error) => self.request = Err(error.into()),
+        self.with(|request| {
+            let name = name.try_into().map_err(|e| builder(e.into()))?;
+            let value = value.try_into().map_err(|e| builder(e.into()))?;
+            request.headers_mut().append(name, value);
+            Ok(())
+        })
+    }
+
+    /// Adds every header of `headers`; each replaces a default header of the same name.
+    ///
+    /// ```
+    /// # let client = calm::Client::builder("http://api.test").build_with(tower::service_fn(
+    /// #     |_req: http::Request<calm::Body>| async {
+    /// #         Ok::<_, std::convert::Infallible>(http::Response::new(calm::Body::empty()))
+    /// #     })).unwrap();
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-trace", "abc".parse().unwrap());
+    /// let request = client.get("/").headers(headers).build()?;
+    /// assert_eq!(request.headers()["x-trace"], "abc");
+    /// # Ok::<(), calm::Error>(())
+    /// ```
+    pub fn headers(self, headers: HeaderMap) -> Self {
+        self.with(|request| {
+            let mut last = None;
+            for (name, value) in headers {
+                // NOTE: `HeaderMap`'s iterator names only the first of repeated values.
+                let name = match name {
+                    Some(name) => {
+                        request.headers_mut().remove(&name);
+                        last.insert(name)
+                    }
+                    None => match &last {
+                        Some(name) => name,
+                        None => continue,
+                    },
+                };
+                request.headers_mut().append(name.clone(), value);
             }
-        }
-        self
+            Ok(())
+        })
+    }
+
+    /// Sends `Authorization: Bearer <token>`, marked sensitive (never logged by hyper).
+    ///
+    /// ```
+    /// # let client = calm::Client::builder("http://api.test").build_with(tower::service_fn(
+    /// #     |_req: http::Request<calm::Body>| async {
+    /// #         Ok::<_, std::convert::Infallible>(http::Response::new(calm::Body::empty()))
+    /// #     })).unwrap();
+    /// let request = client.get("/me").bearer_auth("t0ken").build()?;
+    /// assert_eq!(request.headers()["authorization"], "Bearer t0ken");
+    /// assert!(request.headers()["authorization"].is_sensitive());
+    /// # Ok::<(), calm::Error>(())
+    /// ```
+    pub fn bearer_auth(self, token: impl std::fmt::Display) -> Self {
+        self.authorization(format!("Bearer {token}"))
+    }
+
+    /// Sends `Authorization: Basic …` for `username` and an optional `password`, marked
+    /// sensitive.
+    ///
+    /// ```
+    /// # let client = calm::Client::builder("http://api.test").build_with(tower::service_fn(
+    /// #     |_req: http::Request<calm::Body>| async {
+    /// #         Ok::<_, std::convert::Infallible>(http::Response::new(calm::Body::empty()))
+    /// #     })).unwrap();
+    /// let request = client.get("/").basic_auth("aladdin", Some("opensesame")).build()?;
+    /// assert_eq!(request.headers()["authorization"], "Basic YWxhZGRpbjpvcGVuc2VzYW1l");
+    /// # Ok::<(), calm::Error>(())
+    /// ```
+    pub fn basic_auth(
+        self,
+        username: impl std::fmt::Display,
+        password: Option<impl std::fmt::Display>,
+    ) -> Self {
+        use base64::Engine as _;
+        let credentials = match password {
+            Some(password) => format!("{username}:{password}"),
+            None => format!("{username}:"),
+        };
+        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+        self.authorization(format!("Basic {encoded}"))
+    }
+
+    fn authorization(self, value: String) -> Self {
+        self.with(|request| {
+            let mut value = HeaderValue::try_from(value).map_err(builder)?;
+            value.set_sensitive(true);
+            request.headers_mut().insert(AUTHORIZATION, value);
+            Ok(())
+        })
     }
 
     /// Sets the body.
-    pub fn body(mut self, body: impl Into<Body>) -> Self {
-        if let Ok(request) = &mut self.request {
+    pub fn body(self, body: impl Into<Body>) -> Self {
+        self.with(|request| {
             *request.body_mut() = body.into();
-        }
-        self
+            Ok(())
+        })
     }
 
     /// Serializes `value` as the JSON body and sets `Content-Type: application/json`.
@@ -93,29 +190,115 @@ impl RequestBuilder {
     /// #     })).unwrap();
     /// let echoed = client.post("/echo").json(&serde_json::json!({"n": 1})).send().await?;
     /// assert_eq!(echoed.text().await?, r#"{"n":1}"#);
-    /// # Ok::<(), tower::BoxError>(())
+    /// # Ok::<(), calm::Error>(())
     /// # });
     /// ```
     #[cfg(feature = "json")]
-    pub fn json<T: serde::Serialize + ?Sized>(mut self, value: &T) -> Self {
-        if let Ok(request) = &mut self.request {
-            match serde_json::to_vec(value) {
-                Ok(bytes) => {
-                    *request.body_mut() = Body::from(bytes);
-                    request
-                        .headers_mut()
-                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                }
-                Err(error) => self.request = Err(error.into()),
+    pub fn json<T: serde::Serialize + ?Sized>(self, value: &T) -> Self {
+        self.with(|request| {
+            let bytes = serde_json::to_vec(value).map_err(builder)?;
+            *request.body_mut() = Body::from(bytes);
+            request
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            Ok(())
+        })
+    }
+
+    /// Serializes `value` as an `application/x-www-form-urlencoded` body (a struct, a map,
+    /// a slice of pairs) and sets the `Content-Type`.
+    ///
+    /// ```
+    /// # tokio_test::block_on(async {
+    /// # let client = calm::Client::builder("http://api.test").build_with(tower::service_fn(
+    /// #     |req: http::Request<calm::Body>| async move {
+    /// #         Ok::<_, std::convert::Infallible>(http::Response::new(req.into_body()))
+    /// #     })).unwrap();
+    /// let echoed = client.post("/login").form(&[("user", "ada"), ("note", "a&b c")]).send().await?;
+    /// assert_eq!(echoed.text().await?, "user=ada&note=a%26b+c");
+    /// # Ok::<(), calm::Error>(())
+    /// # });
+    /// ```
+    #[cfg(feature = "form")]
+    pub fn form<T: serde::Serialize + ?Sized>(self, value: &T) -> Self {
+        self.with(|request| {
+            let encoded = serde_urlencoded::to_string(value).map_err(builder)?;
+            *request.body_mut() = Body::from(encoded);
+            request.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            );
+            Ok(())
+        })
+    }
+
+    /// Appends `value`, URL-encoded, to the query (a struct, a map, a slice of pairs); a query
+    /// already in the path is kept in front.
+    ///
+    /// ```
+    /// # let client = calm::Client::builder("http://api.test").build_with(tower::service_fn(
+    /// #     |_req: http::Request<calm::Body>| async {
+    /// #         Ok::<_, std::convert::Infallible>(http::Response::new(calm::Body::empty()))
+    /// #     })).unwrap();
+    /// let request = client
+    ///     .get("/search?page=2")
+    ///     .query(&[("q", "red shoes"), ("sort", "price&asc")])
+    ///     .build()?;
+    /// assert_eq!(request.uri(), "http://api.test/search?page=2&q=red+shoes&sort=price%26asc");
+    /// # Ok::<(), calm::Error>(())
+    /// ```
+    #[cfg(feature = "form")]
+    pub fn query<T: serde::Serialize + ?Sized>(self, value: &T) -> Self {
+        self.with(|request| {
+            let encoded = serde_urlencoded::to_string(value).map_err(builder)?;
+            if encoded.is_empty() {
+                return Ok(());
             }
-        }
-        self
+            let uri = request.uri();
+            let path_and_query = match uri.query() {
+                Some(query) if !query.is_empty() => {
+                    format!("{}?{query}&{encoded}", uri.path())
+                }
+                _ => format!("{}?{encoded}", uri.path()),
+            };
+            let mut parts = uri.clone().into_parts();
+            parts.path_and_query = Some(path_and_query.try_into().map_err(builder)?);
+            *request.uri_mut() = http::Uri::from_parts(parts).map_err(builder)?;
+            Ok(())
+        })
+    }
+
+    /// A time limit for this request, shorter than the client's
+    /// [`timeout`](crate::ClientBuilder::timeout) if it has one: every wait, attempt and
+    /// backoff, and reading the body to its end. A request still running when it passes fails
+    /// with a [timeout](Error::is_timeout), and so does reading a body that is still
+    /// arriving.
+    ///
+    /// ```
+    /// # tokio_test::block_on(async {
+    /// use std::time::Duration;
+    /// # let client = calm::Client::builder("http://api.test").build_with(tower::service_fn(
+    /// #     |_req: http::Request<calm::Body>| async {
+    /// #         std::future::pending::<()>().await;
+    /// #         Ok::<_, std::convert::Infallible>(http::Response::new(calm::Body::empty()))
+    /// #     })).unwrap();
+    /// # tokio::time::pause();
+    /// let error = client.get("/slow").timeout(Duration::from_secs(2)).send().await.unwrap_err();
+    /// assert!(error.is_timeout());
+    /// assert_eq!(error.to_string(), "GET http://api.test/slow: timed out after 2 s");
+    /// # });
+    /// ```
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.with(|request| {
+            request.extensions_mut().insert(RequestTimeout(timeout));
+            Ok(())
+        })
     }
 
     /// Replaces the client's retry policy for this one request (`max_retries(0)` turns retries
     /// off for it). As for the client's own policy, a rate-limiter refusal (`max_wait`) is never
-    /// retried, and the client's [`deadline`](crate::ClientBuilder::deadline), if it has one,
-    /// still bounds the request.
+    /// retried, and the request's [`timeout`](Self::timeout), if it has one, still bounds the
+    /// request.
     ///
     /// ```
     /// # let client = calm::Client::builder("http://api.test").build_with(tower::service_fn(
@@ -125,21 +308,21 @@ impl RequestBuilder {
     /// let once = client.get("/report").retry(calm::RetryPolicy::default().max_retries(0));
     /// # drop(once);
     /// ```
-    pub fn retry(mut self, policy: crate::RetryPolicy) -> Self {
-        if let Ok(request) = &mut self.request {
+    pub fn retry(self, policy: crate::RetryPolicy) -> Self {
+        self.with(|request| {
             request
                 .extensions_mut()
                 .insert(crate::api::with_facade_predicates(policy));
-        }
-        self
+            Ok(())
+        })
     }
 
     /// Adds a value to the request's extensions, for layers of your own.
-    pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
-        if let Ok(request) = &mut self.request {
+    pub fn extension<T: Clone + Send + Sync + 'static>(self, value: T) -> Self {
+        self.with(|request| {
             request.extensions_mut().insert(value);
-        }
-        self
+            Ok(())
+        })
     }
 
     /// The request as built so far.
@@ -147,7 +330,7 @@ impl RequestBuilder {
     /// # Errors
     ///
     /// The first mistake made while building it.
-    pub fn build(self) -> Result<http::Request<Body>, BoxError> {
+    pub fn build(self) -> Result<http::Request<Body>, Error> {
         self.request
     }
 
@@ -155,8 +338,11 @@ impl RequestBuilder {
     ///
     /// # Errors
     ///
-    /// A building mistake, or the stack's error: see [`Client`]'s `# Errors`.
-    pub async fn send(self) -> Result<Response, BoxError> {
+    /// An [`Error`] saying what happened to this request: a mistake made while building it,
+    /// a refusal (it would leave the base URL), a timeout, a connection that could not be
+    /// made, a refusal by the rate limiter, a failure on the way. An HTTP error status is a
+    /// response, not an error: see [`Response::error_for_status`].
+    pub async fn send(self) -> Result<Response, Error> {
         let request = match self.request {
             Ok(request) => request,
             Err(mistake) => {
@@ -164,7 +350,17 @@ impl RequestBuilder {
                 return Err(mistake);
             }
         };
-        let response = self.client.oneshot(request).await?;
-        Ok(Response::from(response))
+        let label = RequestLabel::new(request.method().clone(), request.uri().clone());
+        let started = Instant::now();
+        match self.client.oneshot(request).await {
+            Ok(response) => Ok(Response::new(response, label)),
+            Err(error) => Err(Error::from_boxed(error)
+                .for_request(Some(label))
+                .with_elapsed(started.elapsed())),
+        }
     }
+}
+
+fn builder(error: impl Into<tower::BoxError>) -> Error {
+    Error::new(ErrorKind::Builder, error)
 }

@@ -30,8 +30,8 @@ use tower::{BoxError, Layer, Service, ServiceBuilder};
 /// |---|---|
 /// | retries | [`RetryPolicy::default()`]: 3 retries of idempotent requests on 429/502/503/504 and transport errors, exponential backoff with jitter, `Retry-After` honored up to 60 s, shared budget |
 /// | rate limit | none (server hints on once there is one; pauses capped at 60 s) |
-/// | per-attempt timeout | none |
-/// | deadline | none |
+/// | `timeout` (whole request, body included) | none |
+/// | `attempt_timeout` (each attempt, to the response head) | none |
 /// | in-flight limit | none |
 /// | redirects | followed, at most 10 in a row; each hop to the API's origin takes a place |
 /// | `User-Agent` | `calm/<version>` |
@@ -51,8 +51,8 @@ use tower::{BoxError, Layer, Service, ServiceBuilder};
 ///     .rate_limit(Quota::per_hour(n(5000)))
 ///     .max_wait(Duration::from_secs(30))
 ///     .retry(RetryPolicy::default().max_retries(5).backoff(Backoff::urllib3(0.5)))
-///     .timeout(Duration::from_secs(10))
-///     .deadline(Duration::from_secs(60))
+///     .attempt_timeout(Duration::from_secs(10))
+///     .timeout(Duration::from_secs(60))
 ///     .max_in_flight(8)
 ///     .build()?;
 /// assert_eq!(client.base_url().as_str(), "https://api.example.com/v1/");
@@ -73,11 +73,11 @@ pub struct ClientBuilder {
     max_wait: Option<Duration>,
     server_hints: bool,
     max_pause: Option<Duration>,
+    attempt_timeout: Option<Duration>,
     timeout: Option<Duration>,
-    deadline: Option<Duration>,
     max_in_flight: Option<usize>,
     max_redirects: Option<usize>,
-    transport: TransportBuilder,
+    pub(super) transport: TransportBuilder,
 }
 
 impl ClientBuilder {
@@ -94,8 +94,8 @@ impl ClientBuilder {
             max_wait: None,
             server_hints: true,
             max_pause: None,
+            attempt_timeout: None,
             timeout: None,
-            deadline: None,
             max_in_flight: None,
             max_redirects: None,
             transport: Transport::builder(),
@@ -189,18 +189,23 @@ impl ClientBuilder {
         self
     }
 
-    /// A time limit for each attempt (tower's `Timeout`), not counting time spent waiting for
-    /// the rate limiter. An attempt that runs out is an error the retry policy may retry.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+    /// A time limit for each attempt (tower's `Timeout`), until its response head, not
+    /// counting time spent waiting for the rate limiter. An attempt that runs out is an error
+    /// the retry policy may retry.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
         self
     }
 
-    /// A time limit for the whole request, across all attempts and waits. Retries whose wait
-    /// would end past it are not begun (the last response is returned), and a request still
-    /// running when it passes fails with [`Elapsed`](tower::timeout::error::Elapsed).
-    pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.deadline = Some(deadline);
+    /// A time limit for the whole request, as reqwest's `timeout`: every wait for the rate
+    /// limiter, every attempt and backoff, and reading the response body to its end. Retries
+    /// whose wait would end past it are not begun (the last response is returned); a request
+    /// still running when it passes fails with a [timeout](crate::Error::is_timeout), and so
+    /// does reading a body that is still arriving. A request's own
+    /// [`timeout`](crate::RequestBuilder::timeout) may shorten it. See the
+    /// [table of limits](crate::Client#time-limits).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
         self
     }
 
@@ -325,7 +330,7 @@ impl ClientBuilder {
                 on_attempt.attempt(result.as_ref().ok().map(Response::status));
                 result
             })
-            .option_layer(self.timeout.map(TimeoutLayer::new))
+            .option_layer(self.attempt_timeout.map(TimeoutLayer::new))
             .layer(FollowRedirectLayer::new(self.max_redirects.unwrap_or(10)))
             .service(hops);
 
@@ -335,7 +340,7 @@ impl ClientBuilder {
                 session,
                 recorder,
                 limiter,
-                deadline: self.deadline,
+                timeout: self.timeout,
             }),
         })
     }
@@ -400,8 +405,8 @@ impl fmt::Debug for ClientBuilder {
             .field("limiter", &self.limiter)
             .field("max_wait", &self.max_wait)
             .field("server_hints", &self.server_hints)
+            .field("attempt_timeout", &self.attempt_timeout)
             .field("timeout", &self.timeout)
-            .field("deadline", &self.deadline)
             .field("max_in_flight", &self.max_in_flight)
             .field("max_redirects", &self.max_redirects)
             .finish_non_exhaustive()

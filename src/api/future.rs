@@ -1,6 +1,8 @@
 //! The future a [`Client`](super::Client) returns.
 
 use super::{Shared, Stack};
+use crate::error::TimedOut;
+use crate::request::RequestTimeout;
 use crate::Body;
 use calm_ratelimit::MaxWait;
 use calm_retry::Deadline;
@@ -10,8 +12,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 use tokio::time::{Instant, Sleep};
-use tower::timeout::error::Elapsed;
 use tower::{BoxError, Service};
 
 type Outcome = Result<Response<Body>, BoxError>;
@@ -21,8 +23,9 @@ type Outcome = Result<Response<Body>, BoxError>;
 #[must_use = "futures do nothing unless polled"]
 pub struct ResponseFuture {
     state: State,
-    /// The client's deadline, once the request was accepted.
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// The request's time limit (its own or the client's `timeout`) and when it runs out,
+    /// once the request was accepted.
+    deadline: Option<(Pin<Box<Sleep>>, Duration)>,
 }
 
 // NOTE: `Ready` holds the request by value; boxing it would cost an allocation per request to
@@ -55,10 +58,13 @@ impl ResponseFuture {
     }
 
     pub(super) fn send(stack: Stack, request: Request<Body>, shared: Arc<Shared>) -> Self {
-        // NOTE: a deadline too far away to be an `Instant` (`Duration::MAX`) is no deadline.
-        let ends = shared
-            .deadline
-            .and_then(|deadline| Instant::now().checked_add(deadline));
+        let own = request.extensions().get::<RequestTimeout>().map(|t| t.0);
+        let timeout = match (own, shared.timeout) {
+            (Some(own), Some(client)) => Some(own.min(client)),
+            (own, client) => own.or(client),
+        };
+        // NOTE: a limit too far away to be an `Instant` (`Duration::MAX`) is no limit.
+        let ends = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         ResponseFuture {
             state: State::Ready {
                 stack,
@@ -66,7 +72,9 @@ impl ResponseFuture {
                 shared,
                 ends,
             },
-            deadline: ends.map(|at| Box::pin(tokio::time::sleep_until(at))),
+            deadline: ends
+                .zip(timeout)
+                .map(|(at, after)| (Box::pin(tokio::time::sleep_until(at)), after)),
         }
     }
 
@@ -136,14 +144,23 @@ impl Future for ResponseFuture {
             Poll::Ready(outcome) => outcome,
             Poll::Pending => {
                 let expired = match &mut this.deadline {
-                    Some(deadline) => deadline.as_mut().poll(cx).is_ready(),
-                    None => false,
+                    Some((deadline, after)) => {
+                        deadline.as_mut().poll(cx).is_ready().then_some(*after)
+                    }
+                    None => None,
                 };
-                if !expired {
+                let Some(after) = expired else {
                     return Poll::Pending;
-                }
-                Err(Elapsed::new().into())
+                };
+                Err(TimedOut { after }.into())
             }
+        };
+        // NOTE: the limit covers the body too: it keeps running while the body is read.
+        let outcome = match (outcome, this.deadline.take()) {
+            (Ok(response), Some((deadline, after))) => {
+                Ok(response.map(|body| body.with_deadline(deadline, after)))
+            }
+            (outcome, _) => outcome,
         };
         match std::mem::replace(&mut this.state, State::Done) {
             State::Ready { shared, .. } | State::Called { shared, .. } => {

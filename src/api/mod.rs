@@ -3,6 +3,7 @@
 mod builder;
 mod future;
 mod hops;
+mod transport_options;
 
 pub(crate) use builder::with_facade_predicates;
 pub use builder::ClientBuilder;
@@ -60,7 +61,7 @@ type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
 /// # Order
 ///
 /// Outermost first: the session ([`SharedClientLayer`]: resolve the URI, add default headers)
-/// → the deadline → `Retry` → `RateLimit` → `ConcurrencyLimit` → per-attempt `Timeout` →
+/// → the request's `timeout` → `Retry` → `RateLimit` → `ConcurrencyLimit` → per-attempt `Timeout` →
 /// redirects ([`FollowRedirectLayer`](crate::client::redirect::FollowRedirectLayer)) → each
 /// hop → transport. Retry sits outside the rate limiter so every retry pays for its place like
 /// a first try; the per-attempt timeout sits inside it so time spent queueing for a place is
@@ -76,21 +77,35 @@ type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
 /// A `Client` is always ready: [`poll_ready`](Service::poll_ready) returns at once and the
 /// returned future waits for the stack's readiness (the rate limiter's place, an in-flight
 /// slot) itself. So a request the session refuses fails at once without taking a place, the
-/// deadline covers the wait for the first place too, and a clone that is never called holds
+/// `timeout` covers the wait for the first place too, and a clone that is never called holds
 /// nothing.
+///
+/// # Time limits
+///
+/// Each limit has one meaning; none is set by default.
+///
+/// | limit | covers | ends with |
+/// |---|---|---|
+/// | [`timeout`](ClientBuilder::timeout), [`RequestBuilder::timeout`](crate::RequestBuilder::timeout) (the shorter wins) | the whole request: rate-limiter waits, every attempt and backoff, redirects, and reading the response body to its end | [`Error::is_timeout`](crate::Error::is_timeout) ([`TimedOut`](crate::error::TimedOut)); a retry that would end past it is not begun and the last response is returned |
+/// | [`attempt_timeout`](ClientBuilder::attempt_timeout) | one attempt, from leaving the rate limiter to the response head (redirects included), not the body | an error the retry policy may retry |
+/// | [`max_wait`](ClientBuilder::max_wait) | one wait for a place in the rate limiter | [`Error::is_rate_limited`](crate::Error::is_rate_limited), at once, not retried |
+/// | connect timeout ([`TransportBuilder::connect_timeout`](crate::client::transport::TransportBuilder::connect_timeout), 10 s by default) | one TCP connect | [`Error::is_connect`](crate::Error::is_connect); retried for every method (nothing was sent) |
 ///
 /// # Errors
 ///
-/// The service's error is a [`BoxError`]. Downcast it to learn which layer failed:
-/// [`ResolveError`](crate::client::ResolveError) (the request would have left the base URL;
-/// nothing was sent), [`RetryError`](crate::retry::error::RetryError) (the attempts failed; it
-/// carries the [`RetryInfo`](crate::RetryInfo) and, as its source, the last attempt's error —
-/// a [`TransportError`](crate::client::transport::TransportError), a per-attempt
-/// [`Elapsed`](tower::timeout::error::Elapsed) or the rate limiter's
+/// [`RequestBuilder::send`](crate::RequestBuilder::send) returns a [`calm::Error`](crate::Error)
+/// whose methods say what happened. This `Service` implementation keeps tower's
+/// [`BoxError`], as every tower layer around it expects ([`Error::from_boxed`](crate::Error::from_boxed)
+/// reads one): [`ResolveError`](crate::client::ResolveError) (the request would have left the
+/// base URL; nothing was sent), [`RetryError`](crate::retry::error::RetryError) (the attempts
+/// failed; it carries the [`RetryInfo`](crate::RetryInfo) and, as its source, the last
+/// attempt's error — a [`TransportError`](crate::client::transport::TransportError), a
+/// per-attempt [`Elapsed`](tower::timeout::error::Elapsed) or the rate limiter's
 /// [`MaxWaitExceeded`](crate::ratelimit::error::MaxWaitExceeded)), or
-/// [`Elapsed`](tower::timeout::error::Elapsed) when the whole-request deadline passed.
+/// [`TimedOut`](crate::error::TimedOut) when the whole request's `timeout` ran out.
 /// HTTP failures are responses, not errors: a 503 that retries could not fix is returned as
-/// the 503 it is.
+/// the 503 it is ([`Response::error_for_status`](crate::Response::error_for_status) turns it
+/// into an error).
 #[derive(Clone)]
 pub struct Client {
     shared: Arc<Shared>,
@@ -101,7 +116,7 @@ struct Shared {
     session: SharedClientLayer,
     recorder: Arc<Recorder>,
     limiter: Option<Limiter>,
-    deadline: Option<Duration>,
+    timeout: Option<Duration>,
 }
 
 impl Client {
@@ -157,38 +172,38 @@ impl Client {
     }
 
     /// A request with any method.
-    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        RequestBuilder::new(self.clone(), method, path)
+    pub fn request(&self, method: Method, path: impl AsRef<str>) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), method, path.as_ref())
     }
 
     /// A `GET` request for `path`, resolved under the base URL.
-    pub fn get(&self, path: &str) -> RequestBuilder {
+    pub fn get(&self, path: impl AsRef<str>) -> RequestBuilder {
         self.request(Method::GET, path)
     }
 
     /// A `POST` request. Not retried after it may have reached the server unless it carries
     /// an `Idempotency-Key` header (see [`RetryPolicy`](crate::RetryPolicy)).
-    pub fn post(&self, path: &str) -> RequestBuilder {
+    pub fn post(&self, path: impl AsRef<str>) -> RequestBuilder {
         self.request(Method::POST, path)
     }
 
     /// A `PUT` request.
-    pub fn put(&self, path: &str) -> RequestBuilder {
+    pub fn put(&self, path: impl AsRef<str>) -> RequestBuilder {
         self.request(Method::PUT, path)
     }
 
     /// A `PATCH` request (retried like `POST`).
-    pub fn patch(&self, path: &str) -> RequestBuilder {
+    pub fn patch(&self, path: impl AsRef<str>) -> RequestBuilder {
         self.request(Method::PATCH, path)
     }
 
     /// A `DELETE` request.
-    pub fn delete(&self, path: &str) -> RequestBuilder {
+    pub fn delete(&self, path: impl AsRef<str>) -> RequestBuilder {
         self.request(Method::DELETE, path)
     }
 
     /// A `HEAD` request.
-    pub fn head(&self, path: &str) -> RequestBuilder {
+    pub fn head(&self, path: impl AsRef<str>) -> RequestBuilder {
         self.request(Method::HEAD, path)
     }
 }

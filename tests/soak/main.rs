@@ -73,6 +73,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use calm::error::TimedOut;
 use calm::ratelimit::error::MaxWaitExceeded;
 use calm::retry::error::RetryError;
 use calm::{Backoff, Client, Quota, RetryPolicy};
@@ -80,7 +81,6 @@ use calm_mock::{MockApi, QuotaHeaders, RecordedRequest, Reply};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout, Instant};
 use tower::timeout::error::Elapsed;
-use tower::BoxError;
 
 /// The debug build (`cargo test`): the workspace builds its dependencies optimized even there
 /// (see the root manifest), so the 50,000 requests at 2,000/s fit in well under a
@@ -322,11 +322,11 @@ enum Outcome {
     Hung,
 }
 
-fn classify(error: &BoxError) -> Outcome {
-    if error.is::<Elapsed>() {
+fn classify(error: &calm::Error) -> Outcome {
+    if error.find_source::<TimedOut>().is_some() {
         return Outcome::Deadline;
     }
-    if let Some(retry) = error.downcast_ref::<RetryError>() {
+    if let Some(retry) = error.find_source::<RetryError>() {
         if retry.find_source::<Elapsed>().is_some() {
             return Outcome::AttemptTimeout;
         }
@@ -375,6 +375,8 @@ async fn call(client: &Client, seed: u64, plan: &Plan, tally: &Mutex<Tally>) -> 
             let status = response.status().as_u16();
             match timeout(SLACK, response.bytes()).await {
                 Ok(Ok(_)) => Outcome::Status(status),
+                // NOTE: the deadline covers the body too.
+                Ok(Err(e)) if e.is_timeout() => Outcome::Deadline,
                 Ok(Err(e)) => {
                     lock(tally).odd_errors.push(format!("{plan:?}: body: {e}"));
                     Outcome::BodyError
@@ -548,8 +550,8 @@ async fn one_client_keeps_its_promises_under_adversity() {
     let client = Client::builder(api.base_url())
         .rate_limit(quota)
         .retry(policy(seed))
-        .timeout(ATTEMPT_TIMEOUT)
-        .deadline(DEADLINE)
+        .attempt_timeout(ATTEMPT_TIMEOUT)
+        .timeout(DEADLINE)
         .max_in_flight(MAX_IN_FLIGHT)
         .build()
         .expect("a valid client");

@@ -70,7 +70,7 @@ async fn a_request_dropped_while_waiting_to_retry_gives_its_place_back() {
 async fn a_deadline_too_far_to_represent_is_no_deadline() {
     let backend = Backend::default();
     let client = builder()
-        .deadline(Duration::MAX)
+        .timeout(Duration::MAX)
         .build_with(backend.clone())
         .unwrap();
     let response = client.get("/x").send().await.unwrap();

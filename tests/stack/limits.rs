@@ -1,5 +1,6 @@
 //! Time and concurrency limits: per-attempt `timeout`, `deadline`, `max_in_flight`, `max_wait`.
 
+use calm::error::TimedOut;
 use calm::ratelimit::error::{MaxWaitExceeded, Unavailable};
 use calm::retry::error::RetryError;
 use calm::retry::{RetryReason, StopReason};
@@ -13,7 +14,7 @@ use crate::support::{builder, ms, per_minute, per_second, secs, Answer, Backend}
 async fn a_stalled_attempt_times_out_and_a_get_is_retried() {
     let backend = Backend::new([Answer::stall(), Answer::ok()]);
     let client = builder()
-        .timeout(secs(2))
+        .attempt_timeout(secs(2))
         .build_with(backend.clone())
         .unwrap();
 
@@ -35,7 +36,7 @@ async fn a_stalled_attempt_times_out_and_a_get_is_retried() {
 async fn a_timed_out_attempt_counts_as_an_attempt() {
     let backend = Backend::new([Answer::stall(), Answer::ok()]);
     let client = builder()
-        .timeout(secs(2))
+        .attempt_timeout(secs(2))
         .build_with(backend.clone())
         .unwrap();
     client.get("/slow").send().await.unwrap();
@@ -47,14 +48,14 @@ async fn a_timed_out_attempt_counts_as_an_attempt() {
 async fn a_stalled_post_times_out_and_is_not_retried() {
     let backend = Backend::new([Answer::stall(), Answer::ok()]);
     let client = builder()
-        .timeout(secs(2))
+        .attempt_timeout(secs(2))
         .build_with(backend.clone())
         .unwrap();
 
     let started = Instant::now();
     let error = client.post("/orders").body("{}").send().await.unwrap_err();
     assert_eq!(started.elapsed(), secs(2));
-    let error = error.downcast_ref::<RetryError>().expect("a RetryError");
+    let error = error.find_source::<RetryError>().expect("a RetryError");
     assert!(error.find_source::<Elapsed>().is_some(), "{error}");
     assert_eq!(error.info().unwrap().attempts(), 1);
     assert_eq!(backend.count(), 1);
@@ -66,7 +67,7 @@ async fn the_timeout_does_not_count_the_wait_for_the_rate_limiter() {
     let backend = Backend::new([Answer::ok().delay(ms(100))]);
     let client = builder()
         .rate_limit(per_second(1))
-        .timeout(ms(500))
+        .attempt_timeout(ms(500))
         .build_with(backend.clone())
         .unwrap();
 
@@ -89,7 +90,7 @@ async fn the_deadline_stops_retries_that_would_end_past_it() {
                 .max_retries(10)
                 .backoff(Backoff::constant(secs(2))),
         )
-        .deadline(secs(5))
+        .timeout(secs(5))
         .build_with(backend.clone())
         .unwrap();
 
@@ -112,13 +113,18 @@ async fn the_deadline_stops_retries_that_would_end_past_it() {
 async fn the_deadline_fails_a_request_still_running() {
     let backend = Backend::new([Answer::stall()]);
     let client = builder()
-        .deadline(secs(3))
+        .timeout(secs(3))
         .build_with(backend.clone())
         .unwrap();
 
     let started = Instant::now();
     let error = client.get("/x").send().await.unwrap_err();
-    assert!(error.downcast_ref::<Elapsed>().is_some(), "{error}");
+    assert!(error.is_timeout(), "{error}");
+    assert_eq!(error.find_source::<TimedOut>().unwrap().after(), secs(3));
+    assert_eq!(
+        error.to_string(),
+        "GET http://api.test/v1/x: timed out after 3 s"
+    );
     assert_eq!(started.elapsed(), secs(3));
     assert_eq!(backend.count(), 1);
     assert_eq!(client.stats().errors, 1);
@@ -129,7 +135,7 @@ async fn the_deadline_counts_the_wait_for_the_first_place() {
     let backend = Backend::default();
     let client = builder()
         .rate_limit(per_minute(1))
-        .deadline(secs(5))
+        .timeout(secs(5))
         .build_with(backend.clone())
         .unwrap();
     client.get("/x").send().await.unwrap();
@@ -149,7 +155,7 @@ async fn max_in_flight_keeps_one_request_at_the_backend() {
         let tasks: Vec<_> = (0..3)
             .map(|i| {
                 let client = client.clone();
-                tokio::spawn(async move { client.get(&format!("/job/{i}")).send().await })
+                tokio::spawn(async move { client.get(format!("/job/{i}")).send().await })
             })
             .collect();
         for task in tasks {
@@ -186,7 +192,7 @@ async fn a_max_wait_refusal_is_an_error_and_is_not_retried() {
     let asked = Instant::now();
     let error = client.get("/x").send().await.unwrap_err();
     assert_eq!(asked.elapsed(), secs(0), "refused at once");
-    let retry = error.downcast_ref::<RetryError>().expect("a RetryError");
+    let retry = error.find_source::<RetryError>().expect("a RetryError");
     let refusal = retry
         .find_source::<MaxWaitExceeded>()
         .expect("MaxWaitExceeded in the source chain");
@@ -217,7 +223,7 @@ async fn a_retry_whose_place_lies_past_the_deadline_returns_the_last_response() 
     let backend = Backend::new([Answer::status(503)]);
     let client = builder()
         .rate_limit(per_minute(1))
-        .deadline(secs(5))
+        .timeout(secs(5))
         .build_with(backend.clone())
         .unwrap();
 
@@ -255,7 +261,7 @@ async fn waiting_for_an_in_flight_slot_spends_no_place() {
     let tasks: Vec<_> = (0..4)
         .map(|i| {
             let client = client.clone();
-            tokio::spawn(async move { client.get(&format!("/job/{i}")).send().await })
+            tokio::spawn(async move { client.get(format!("/job/{i}")).send().await })
         })
         .collect();
     for task in tasks {
@@ -282,7 +288,7 @@ async fn a_callers_earlier_deadline_stays_in_force() {
                 .max_retries(10)
                 .backoff(Backoff::constant(secs(1))),
         )
-        .deadline(secs(10))
+        .timeout(secs(10))
         .build_with(backend.clone())
         .unwrap();
 
@@ -312,7 +318,7 @@ async fn a_deadline_inside_a_server_pause_fails_at_once_naming_its_end() {
     ]);
     let client = builder()
         .rate_limit(per_second(10))
-        .deadline(secs(5))
+        .timeout(secs(5))
         .build_with(backend.clone())
         .unwrap();
 
@@ -325,11 +331,11 @@ async fn a_deadline_inside_a_server_pause_fails_at_once_naming_its_end() {
 
     let error = client.get("/x").send().await.unwrap_err();
     assert_eq!(started.elapsed(), secs(0), "failed at once");
-    let refused = std::iter::successors(Some(&*error as &(dyn std::error::Error + 'static)), |e| {
-        e.source()
-    })
-    .find_map(|e| e.downcast_ref::<MaxWaitExceeded>())
-    .expect("a MaxWaitExceeded in the chain");
+    assert!(error.is_rate_limited(), "{error}");
+    assert_eq!(error.rate_limited_until(), Some(started + secs(30)));
+    let refused = error
+        .find_source::<MaxWaitExceeded>()
+        .expect("a MaxWaitExceeded in the chain");
     assert!(refused.is_paused());
     assert_eq!(refused.paused_until(), Some(started + secs(30)));
     assert_eq!(backend.count(), 1);
@@ -380,7 +386,7 @@ async fn a_limiter_failing_closed_is_an_error_and_is_not_retried() {
     let asked = Instant::now();
     let error = client.get("/x").send().await.unwrap_err();
     assert_eq!(asked.elapsed(), secs(0), "refused at once");
-    let retry = error.downcast_ref::<RetryError>().expect("a RetryError");
+    let retry = error.find_source::<RetryError>().expect("a RetryError");
     assert!(retry.find_source::<Unavailable>().is_some(), "{retry}");
     let info = retry.info().unwrap();
     assert!(info.retries().is_empty(), "{info:?}");

@@ -11,6 +11,7 @@ mod support;
 mod body;
 mod build;
 mod contract;
+mod errors;
 mod limits;
 mod loopback;
 mod order;

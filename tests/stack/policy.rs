@@ -55,7 +55,7 @@ async fn no_retries_sends_every_request_once() {
     assert_eq!(unavailable.status(), 503);
     assert_eq!(unavailable.retry_info().unwrap().attempts(), 1);
     let error = client.get("/x").send().await.unwrap_err();
-    let error = error.downcast_ref::<RetryError>().expect("a RetryError");
+    let error = error.find_source::<RetryError>().expect("a RetryError");
     assert_eq!(error.info().unwrap().attempts(), 1);
     assert!(error.find_source::<crate::support::Broken>().is_some());
 
@@ -115,7 +115,7 @@ async fn a_per_request_policy_does_not_retry_a_max_wait_refusal() {
         .send()
         .await;
     let error = result.expect_err("the place is 1 s away, more than max_wait");
-    let error = error.downcast_ref::<RetryError>().expect("a RetryError");
+    let error = error.find_source::<RetryError>().expect("a RetryError");
     assert!(error.find_source::<MaxWaitExceeded>().is_some());
     assert_eq!(error.info().unwrap().retries().len(), 0);
     assert_eq!(started.elapsed(), secs(0));
@@ -126,7 +126,7 @@ async fn a_per_request_policy_does_not_retry_a_max_wait_refusal() {
 async fn a_per_request_policy_keeps_the_clients_deadline() {
     let backend = Backend::new([Answer::status(503)]);
     let client = builder()
-        .deadline(secs(5))
+        .timeout(secs(5))
         .build_with(backend.clone())
         .unwrap();
 

@@ -451,13 +451,32 @@ impl BaseUrl {
 }
 
 fn invalid_reference(reference: &str, cause: &dyn fmt::Display) -> ResolveError {
+    // NOTE: the reference is shown redacted, so name the character that is wrong, and where.
+    let hint = match first_invalid(reference) {
+        Some((at, c)) => {
+            let part = if reference[..at].contains('?') {
+                "query"
+            } else {
+                "path"
+            };
+            format!(" ({c:?} at byte {at}, in the {part}: percent-encode it)")
+        }
+        None => String::new(),
+    };
     ResolveError::new(
         ResolveErrorKind::InvalidReference,
         format!(
-            "{:?} is not a valid URI reference: {cause}",
+            "{:?} is not a valid URI reference: {cause}{hint}",
             crate::error::redact_url(reference)
         ),
     )
+}
+
+/// The first character a URI reference may not hold as it is, and its byte offset.
+fn first_invalid(reference: &str) -> Option<(usize, char)> {
+    reference
+        .char_indices()
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)))
 }
 
 /// Whether a path segment is `.` or `..`, or hides one: `%XX` escapes are decoded once,
@@ -964,6 +983,23 @@ impl IntoBaseUrl for String {
 impl IntoBaseUrl for &String {
     fn into_base_url(self) -> Result<BaseUrl, InvalidBaseUrl> {
         BaseUrl::parse(self)
+    }
+}
+
+#[cfg(test)]
+mod invalid_reference_tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_character_is_named_with_its_place() {
+        let base = BaseUrl::parse("https://api.example.com/v1/").unwrap();
+        let err = base.resolve_str("items?q=red shoes").unwrap_err();
+        assert_eq!(err.kind(), ResolveErrorKind::InvalidReference);
+        let text = err.to_string();
+        assert!(text.contains("' ' at byte 11, in the query"), "{text}");
+        assert!(!text.contains("red"), "the query stays hidden: {text}");
+        let err = base.resolve_str("it ems").unwrap_err();
+        assert!(err.to_string().contains("in the path"), "{err}");
     }
 }
 

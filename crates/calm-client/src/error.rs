@@ -14,7 +14,7 @@ use std::error::Error as StdError;
 use std::fmt;
 
 #[doc(no_inline)]
-pub use crate::transport::{TransportError, TransportErrorKind};
+pub use crate::transport::{BodyError, BodyErrorKind, TransportError, TransportErrorKind};
 
 /// A string that is not an acceptable base URL; returned by [`BaseUrl::parse`](crate::BaseUrl::parse).
 ///

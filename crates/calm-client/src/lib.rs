@@ -12,8 +12,10 @@
 //!   your own), the request's own headers winning. Refused requests never reach the inner
 //!   service. See [`shared`].
 //! - [`transport::Transport`]: hyper-util's pooled client over rustls (HTTP/1.1 and HTTP/2),
-//!   following redirects with tower-http and dropping credentials on cross-origin hops, with
-//!   typed errors that tell "never sent" from "failed after sending".
+//!   following redirects with tower-http and dropping credentials on cross-origin hops,
+//!   decoding compressed responses, going through HTTP and HTTPS proxies when asked (or when
+//!   `HTTP_PROXY`/`HTTPS_PROXY` say so), with typed errors that tell "never sent" from
+//!   "failed after sending".
 //!
 //! Errors live in [`error`]; each is an opaque struct with a `kind()`.
 //!
@@ -52,8 +54,16 @@
 //!
 //! # Feature flags
 //!
-//! None: TLS is always rustls with the `ring` provider (no C toolchain or cmake needed), with
-//! the `webpki-roots` certificates built in.
+//! TLS is always rustls with the `ring` provider, with the `webpki-roots` certificates built
+//! in. The features choose the response encodings the [transport](transport#decompression)
+//! asks for and decodes; all are on by default:
+//!
+//! | feature | encoding | implementation |
+//! |---|---|---|
+//! | `gzip` | `gzip` | flate2 (miniz_oxide, pure Rust) |
+//! | `brotli` | `br` | brotli (pure Rust) |
+//! | `zstd` | `zstd` | libzstd, built from C source by `zstd-sys` (needs a C compiler) |
+//! | `deflate` | `deflate` (zlib) | flate2 (miniz_oxide, pure Rust) |
 
 mod base_url;
 pub mod error;

@@ -3,13 +3,12 @@
 #![allow(missing_docs)]
 
 use bytes::Bytes;
-use calm_client::transport::{Transport, TransportError, TransportErrorKind};
+use calm_client::transport::{ResponseBody, Transport, TransportError, TransportErrorKind};
 use calm_client::{error::ResolveError, SharedClient, SharedClientLayer, DEFAULT_USER_AGENT};
 use calm_mock::{MockApi, Reply};
 use http::header;
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use std::error::Error as _;
 use tower::{BoxError, Layer, ServiceExt};
 use tower_http::follow_redirect::RequestUri;
@@ -36,7 +35,7 @@ async fn send<S>(
     request: Request<Full<Bytes>>,
 ) -> Result<(Response<()>, Bytes), BoxError>
 where
-    S: tower::Service<Request<Full<Bytes>>, Response = Response<Incoming>> + Clone,
+    S: tower::Service<Request<Full<Bytes>>, Response = Response<ResponseBody>> + Clone,
     S::Error: Into<BoxError>,
 {
     let response = client.clone().oneshot(request).await.map_err(Into::into)?;

@@ -13,6 +13,9 @@
 //!   ([`Reply::delay`]), redirect ([`Reply::redirect`]).
 //! - **Quota mode**: the server enforces its own requests-per-period limit and answers `429`
 //!   with `Retry-After` and quota headers in a chosen [`QuotaHeaders`] style.
+//! - **Compression**: a reply's body sent with `Content-Encoding` gzip, br, zstd or deflate,
+//!   always or when the request's `Accept-Encoding` allows ([`Reply::encoded`],
+//!   [`Reply::encoded_if_accepted`], [`Encoding`]).
 //! - **TLS mode**: HTTPS with a self-signed certificate made at start-up, so the https path is
 //!   tested with no network ([`MockApi::root_certificate_der`]).
 //! - **Observation**: a log of the requests ([`RecordedRequest`]: method, URI, headers,
@@ -91,15 +94,18 @@
 //!
 //! # Feature flags
 //!
-//! None: TLS support (rustls with the `ring` provider, rcgen) is always built in.
+//! None: TLS support (rustls with the `ring` provider, rcgen) and the encoders (flate2 and
+//! brotli in pure Rust; zstd, which builds libzstd from C source) are always built in.
 
 mod body;
+mod encoding;
 mod quota;
 mod record;
 mod reply;
 mod server;
 mod tls;
 
+pub use encoding::Encoding;
 pub use quota::QuotaHeaders;
 pub use record::{RecordedRequest, DEFAULT_LOG_LIMIT};
 pub use reply::Reply;

@@ -7,6 +7,8 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, LOCATION};
 use http::{HeaderMap, StatusCode};
 
+use crate::encoding::{Encode, Encoding};
+
 /// What the server does with a request, apart from the response it may send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Action {
@@ -57,6 +59,7 @@ pub struct Reply {
     pub(crate) body: Bytes,
     pub(crate) delay: Option<Duration>,
     pub(crate) slow: Option<(usize, Duration)>,
+    pub(crate) encode: Option<Encode>,
 }
 
 impl Reply {
@@ -87,6 +90,7 @@ impl Reply {
             body: Bytes::new(),
             delay: None,
             slow: None,
+            encode: None,
         }
     }
 
@@ -369,6 +373,70 @@ impl Reply {
         self.slow = Some((chunks.max(1), every));
         self
     }
+
+    /// Sends the body compressed with `encoding`, with `Content-Encoding` naming it (replacing
+    /// any scripted one), whatever the request's `Accept-Encoding` says: a server that
+    /// compresses regardless. `Content-Length` is the compressed length, and
+    /// [`slow_body`](Reply::slow_body) trickles the compressed bytes. An empty body is sent
+    /// empty, without `Content-Encoding`.
+    ///
+    /// The body is compressed when the reply is sent, so `body` may come before or after.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use calm_mock::{Encoding, MockApi, Reply};
+    /// use std::io::Read as _;
+    ///
+    /// let api = MockApi::start().await;
+    /// api.script("/v1/items", [Reply::ok().body(r#"[{"id":1}]"#).encoded(Encoding::Gzip)]);
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    ///
+    /// // hyper-util's client decodes nothing: the gzip bytes arrive as they were sent.
+    /// let res = client.get(api.url("/v1/items").parse().unwrap()).await.unwrap();
+    /// assert_eq!(res.headers()["content-encoding"], "gzip");
+    /// let gzipped = res.into_body().collect().await.unwrap().to_bytes();
+    /// let mut plain = String::new();
+    /// flate2::read::GzDecoder::new(&gzipped[..]).read_to_string(&mut plain).unwrap();
+    /// assert_eq!(plain, r#"[{"id":1}]"#);
+    /// # }
+    /// ```
+    pub fn encoded(mut self, encoding: Encoding) -> Self {
+        self.encode = Some(Encode::Always(encoding));
+        self
+    }
+
+    /// Like [`encoded`](Reply::encoded), but only for a request whose `Accept-Encoding`
+    /// accepts `encoding` (it is listed, or `*` is, without `q=0`); any other request gets
+    /// the plain body, without `Content-Encoding`: a server that negotiates.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use http_body_util::BodyExt;
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use calm_mock::{Encoding, MockApi, Reply};
+    ///
+    /// let api = MockApi::start().await;
+    /// api.script("/v1/items", [Reply::ok().body("[]").encoded_if_accepted(Encoding::Brotli)]);
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    /// let uri = api.url("/v1/items");
+    ///
+    /// let plain = client.get(uri.parse().unwrap()).await.unwrap();
+    /// assert!(plain.headers().get("content-encoding").is_none());
+    /// assert_eq!(plain.into_body().collect().await.unwrap().to_bytes(), "[]");
+    ///
+    /// let req = http::Request::get(&uri).header("accept-encoding", "gzip, br").body(String::new());
+    /// let compressed = client.request(req.unwrap()).await.unwrap();
+    /// assert_eq!(compressed.headers()["content-encoding"], "br");
+    /// # }
+    /// ```
+    pub fn encoded_if_accepted(mut self, encoding: Encoding) -> Self {
+        self.encode = Some(Encode::IfAccepted(encoding));
+        self
+    }
 }
 
 impl Default for Reply {
@@ -391,6 +459,7 @@ impl fmt::Debug for Reply {
         };
         d.field("delay", &self.delay)
             .field("slow_body", &self.slow)
+            .field("encode", &self.encode)
             .finish()
     }
 }

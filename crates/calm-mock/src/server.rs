@@ -835,6 +835,10 @@ async fn answer(
     reply: Option<Reply>,
     close: &Notify,
 ) -> io::Result<Response<MockBody>> {
+    let encoding = reply
+        .as_ref()
+        .and_then(|r| r.encode)
+        .and_then(|encode| encode.choose(req.headers()));
     let mut incoming = req.into_body();
     let mut body = BodyRecord {
         shared,
@@ -874,13 +878,24 @@ async fn answer(
         }
         Action::Stall => return std::future::pending().await,
     }
+    let mut headers = reply.headers;
+    let data = match encoding {
+        Some(encoding) if !reply.body.is_empty() => {
+            headers.insert(
+                http::header::CONTENT_ENCODING,
+                http::HeaderValue::from_static(encoding.name()),
+            );
+            encoding.encode(&reply.body)?
+        }
+        _ => reply.body,
+    };
     let body = match reply.slow {
-        Some((chunks, every)) => MockBody::slow(reply.body, chunks, every),
-        None => MockBody::full(reply.body),
+        Some((chunks, every)) => MockBody::slow(data, chunks, every),
+        None => MockBody::full(data),
     };
     let mut response = Response::new(body);
     *response.status_mut() = reply.status;
-    *response.headers_mut() = reply.headers;
+    *response.headers_mut() = headers;
     if let (Some(quota), Some(admission)) = (&shared.quota, &admission) {
         quota.apply(admission, response.headers_mut());
     }

@@ -108,7 +108,7 @@ async fn a_post_that_never_left_is_retried_and_the_error_says_why() {
 
     let error = client.post("/orders").body("{}").send().await.unwrap_err();
     let retry = error
-        .downcast_ref::<calm::retry::error::RetryError>()
+        .find_source::<calm::retry::error::RetryError>()
         .expect("the retry layer reports the last attempt's error");
     let info = retry.info().unwrap();
     assert_eq!(
@@ -139,7 +139,7 @@ async fn a_post_whose_tls_handshake_failed_counts_as_never_sent() {
 
     let error = client.post("/orders").body("{}").send().await.unwrap_err();
     let retry = error
-        .downcast_ref::<calm::retry::error::RetryError>()
+        .find_source::<calm::retry::error::RetryError>()
         .unwrap();
     assert_eq!(retry.info().unwrap().attempts(), 2);
     assert_eq!(

@@ -1,3 +1,5 @@
+use super::body::decompress;
+use super::proxy::{ProxyConfig, ProxyConnector};
 use super::service::{Hyper, Transport};
 use super::TransportError;
 use crate::redirect::RedirectPolicy;
@@ -34,6 +36,7 @@ use tower_http::follow_redirect::FollowRedirect;
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct TransportBuilder {
     roots: Vec<Vec<u8>>,
+    proxy: ProxyConfig,
     pub(crate) settings: Settings,
 }
 
@@ -48,12 +51,14 @@ pub(crate) struct Settings {
     tcp_nodelay: bool,
     tcp_keepalive: Option<Duration>,
     max_redirects: usize,
+    decompression: bool,
 }
 
 impl Default for TransportBuilder {
     fn default() -> Self {
         TransportBuilder {
             roots: Vec::new(),
+            proxy: ProxyConfig::default(),
             settings: Settings {
                 built_in_roots: true,
                 https_only: false,
@@ -63,6 +68,7 @@ impl Default for TransportBuilder {
                 tcp_nodelay: true,
                 tcp_keepalive: Some(Duration::from_secs(60)),
                 max_redirects: 10,
+                decompression: true,
             },
         }
     }
@@ -137,6 +143,130 @@ impl TransportBuilder {
         self
     }
 
+    /// Whether to ask for compressed responses and decode them (default on). On, a request
+    /// without an `Accept-Encoding` header gets one listing the encodings compiled in (the
+    /// `gzip`, `brotli`, `zstd` and `deflate` features, all on by default), and a response in
+    /// one of them comes back decoded, without its `Content-Encoding` and `Content-Length`.
+    /// Off, no header is added and every body comes back as the server sent it. See
+    /// [Decompression](super#decompression).
+    ///
+    /// ```
+    /// use calm_client::transport::Transport;
+    ///
+    /// # fn main() -> Result<(), calm_client::transport::TransportError> {
+    /// // Responses exactly as sent: a `Content-Encoding: gzip` body stays compressed.
+    /// let raw: Transport = Transport::builder().decompression(false).build()?;
+    /// # drop(raw);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn decompression(mut self, enabled: bool) -> Self {
+        self.settings.decompression = enabled;
+        self
+    }
+
+    /// Sends requests to every origin through the proxy at `url`, replacing the proxy
+    /// variables of the environment (see [Proxies](super#proxies)).
+    ///
+    /// `url` is `http://[user:password@]host[:port]` (an `https://` URL speaks TLS to the
+    /// proxy; no scheme means `http://`). Percent-encoded credentials are sent to the proxy
+    /// as `Proxy-Authorization: Basic …` and never to an origin. Requests to `http` origins go
+    /// to the proxy in absolute form; `https` origins are reached through a `CONNECT` tunnel.
+    /// [`http_proxy`](Self::http_proxy) and [`https_proxy`](Self::https_proxy) take
+    /// precedence for their scheme; [`proxy_bypass`](Self::proxy_bypass) lists exceptions.
+    ///
+    /// The URL is checked by [`build`](Self::build).
+    ///
+    /// ```
+    /// use calm_client::transport::{Transport, TransportErrorKind};
+    ///
+    /// # fn main() -> Result<(), calm_client::transport::TransportError> {
+    /// let proxied: Transport = Transport::builder()
+    ///     .proxy("http://user:secret@proxy.internal:3128")
+    ///     .proxy_bypass("localhost, .svc.cluster.local")
+    ///     .build()?;
+    /// # drop(proxied);
+    ///
+    /// let err = Transport::builder().proxy("socks5://proxy:1080").build::<String>().unwrap_err();
+    /// assert_eq!(err.kind(), TransportErrorKind::Config);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy.all = Some(url.into());
+        self
+    }
+
+    /// Sends requests to `http` origins through the proxy at `url` (whatever
+    /// [`proxy`](Self::proxy) says), replacing the environment's proxy variables. Same URL
+    /// form as [`proxy`](Self::proxy).
+    pub fn http_proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy.http = Some(url.into());
+        self
+    }
+
+    /// Sends requests to `https` origins through the proxy at `url`, in a `CONNECT` tunnel
+    /// (whatever [`proxy`](Self::proxy) says), replacing the environment's proxy variables.
+    /// Same URL form as [`proxy`](Self::proxy).
+    pub fn https_proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy.https = Some(url.into());
+        self
+    }
+
+    /// The destinations that skip the proxy, in `NO_PROXY` form, replacing `NO_PROXY` when
+    /// the proxies come from the environment: comma-separated host names (each matching
+    /// itself and its subdomains; a leading `.` is optional), IP addresses, CIDR ranges
+    /// (`10.0.0.0/8`), or `*` for every destination.
+    ///
+    /// ```
+    /// use calm_client::transport::Transport;
+    ///
+    /// # fn main() -> Result<(), calm_client::transport::TransportError> {
+    /// let transport: Transport = Transport::builder()
+    ///     .proxy("http://proxy.internal:3128")
+    ///     .proxy_bypass("internal.example, 10.0.0.0/8, ::1")
+    ///     .build()?;
+    /// # drop(transport);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn proxy_bypass(mut self, list: impl Into<String>) -> Self {
+        self.proxy.bypass = Some(list.into());
+        self
+    }
+
+    /// Whether [`build`](Self::build) reads the proxy variables of the environment
+    /// (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, and their lower-case forms)
+    /// when no proxy is set explicitly (default on). See [Proxies](super#proxies).
+    pub fn proxy_from_env(mut self, enabled: bool) -> Self {
+        self.proxy.from_env = enabled;
+        self
+    }
+
+    /// No proxy at all: forgets every proxy set before and ignores the environment. The
+    /// same as `reqwest`'s `no_proxy()`; for a list of destinations that skip the proxy,
+    /// see [`proxy_bypass`](Self::proxy_bypass).
+    ///
+    /// ```
+    /// use calm_client::transport::Transport;
+    ///
+    /// # fn main() -> Result<(), calm_client::transport::TransportError> {
+    /// let direct: Transport = Transport::builder().no_proxy().build()?;
+    /// # drop(direct);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyConfig {
+            from_env: false,
+            all: None,
+            http: None,
+            https: None,
+            bypass: None,
+        };
+        self
+    }
+
     /// The [`max_redirects`](Self::max_redirects) setting.
     ///
     /// ```
@@ -157,7 +287,10 @@ impl TransportBuilder {
     ///
     /// A [`TransportError`] of kind [`Config`](super::TransportErrorKind::Config) when an
     /// added root certificate is not a valid DER X.509 certificate, when no root certificate
-    /// is left (built-in roots off and none added), or when rustls rejects the configuration.
+    /// is left (built-in roots off and none added), when rustls rejects the configuration, or
+    /// when a proxy URL (given, or read from the environment) cannot be used: not a URL, a
+    /// scheme other than `http` and `https` (SOCKS included), no host, or a path. The message
+    /// names the method or variable the URL came from, never the URL itself.
     pub fn build<B>(self) -> Result<Transport<B>, TransportError>
     where
         B: Body + Send,
@@ -193,19 +326,32 @@ impl TransportBuilder {
         .with_root_certificates(roots)
         .with_no_client_auth();
 
+        let proxies = self.proxy.resolve()?.map(Arc::new);
+
         let mut http = HttpConnector::new();
         // NOTE: the HTTPS connector hands `https` URIs to the TCP connector too.
         http.enforce_http(false);
         http.set_nodelay(settings.tcp_nodelay);
         http.set_connect_timeout(settings.connect_timeout);
         http.set_keepalive(settings.tcp_keepalive);
+        // NOTE: to a proxy, HTTP/1.1 only (absolute-form requests and `CONNECT`), so its TLS
+        // offers no ALPN.
+        let to_proxy = proxies.as_ref().map(|proxies| {
+            let to_proxy = HttpsConnectorBuilder::new()
+                .with_tls_config(tls.clone())
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http.clone());
+            (Arc::clone(proxies), to_proxy)
+        });
+        let tcp = ProxyConnector::new(http, to_proxy);
         let connector = HttpsConnectorBuilder::new().with_tls_config(tls);
         let connector = if settings.https_only {
             connector.https_only()
         } else {
             connector.https_or_http()
         };
-        let connector = connector.enable_http1().enable_http2().wrap_connector(http);
+        let connector = connector.enable_http1().enable_http2().wrap_connector(tcp);
 
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -214,9 +360,14 @@ impl TransportBuilder {
             .pool_max_idle_per_host(settings.pool_max_idle_per_host)
             .build(connector);
         let policy = RedirectPolicy::new(settings.max_redirects);
+        let hyper = Hyper::new(client, proxies.clone());
         Ok(Transport::from_parts(
-            FollowRedirect::with_policy(Hyper::new(client), policy),
+            decompress(
+                FollowRedirect::with_policy(hyper, policy),
+                settings.decompression,
+            ),
             settings,
+            proxies,
         ))
     }
 }

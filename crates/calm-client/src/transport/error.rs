@@ -1,5 +1,7 @@
-//! [`TransportError`]: why the transport produced no response.
+//! [`TransportError`]: why the transport produced no response; [`BodyError`]: why its
+//! response body could not be read to the end.
 
+use super::proxy::ProxyConnectError;
 use calm_retry::follow_up::FollowUpError;
 use http::uri::{Authority, Scheme};
 use std::error::Error as StdError;
@@ -35,14 +37,16 @@ pub struct TransportError {
     message: Option<Box<str>>,
     source: Option<BoxError>,
     hop: Option<u32>,
+    proxy: Option<Box<str>>,
 }
 
 /// What failed; see [`TransportError::kind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TransportErrorKind {
-    /// No connection could be made (DNS, refused, unreachable, unsupported scheme): the
-    /// request was **never sent**.
+    /// No connection could be made (DNS, refused, unreachable, unsupported scheme; or the
+    /// proxy refused it, asked for credentials or refused the `CONNECT` tunnel, see
+    /// [`TransportError::proxy`]): the request was **never sent**.
     Connect,
     /// The TCP connect did not finish within the
     /// [connect timeout](super::TransportBuilder::connect_timeout): the request was **never
@@ -60,7 +64,8 @@ pub enum TransportErrorKind {
     /// unsupported, its URI is not absolute).
     Request,
     /// The transport could not be built (invalid root certificate, no root certificates, TLS
-    /// configuration); only from [`TransportBuilder::build`](super::TransportBuilder::build).
+    /// configuration, a proxy URL that cannot be used, from the builder or the environment);
+    /// only from [`TransportBuilder::build`](super::TransportBuilder::build).
     Config,
     /// Any other failure while sending the request or receiving the response head.
     Other,
@@ -106,6 +111,13 @@ impl TransportError {
         self.target.as_deref()
     }
 
+    /// The proxy (`scheme://host:port`, never its credentials) that the connection could not
+    /// be made through, when the request went through one and failed there: the proxy
+    /// refused the connection, asked for credentials (`407`) or refused the tunnel.
+    pub fn proxy(&self) -> Option<&str> {
+        self.proxy.as_deref()
+    }
+
     pub(crate) fn config(message: impl Into<Box<str>>, source: Option<BoxError>) -> Self {
         TransportError {
             kind: TransportErrorKind::Config,
@@ -113,6 +125,7 @@ impl TransportError {
             message: Some(message.into()),
             source,
             hop: None,
+            proxy: None,
         }
     }
 
@@ -122,6 +135,10 @@ impl TransportError {
         authority: Option<&Authority>,
     ) -> Self {
         let kind = classify(&error);
+        let proxy = causes(&error)
+            .iter()
+            .find_map(|e| e.downcast_ref::<ProxyConnectError>())
+            .map(|e| e.proxy().into());
         // NOTE: never the userinfo of a URI that did not come through a `BaseUrl`.
         let host_port = authority.map(|a| a.as_str().rsplit('@').next().unwrap_or_default());
         let target = match (scheme, host_port) {
@@ -135,6 +152,7 @@ impl TransportError {
             message: None,
             source: Some(Box::new(error)),
             hop: None,
+            proxy,
         }
     }
 
@@ -222,6 +240,9 @@ impl fmt::Display for TransportError {
             TransportErrorKind::Config => f.write_str("invalid transport configuration")?,
             TransportErrorKind::Other => write!(f, "the request to {target} failed")?,
         }
+        if let Some(proxy) = &self.proxy {
+            write!(f, " (through the proxy {proxy})")?;
+        }
         if let Some(message) = &self.message {
             write!(f, ": {message}")?;
         }
@@ -240,6 +261,7 @@ impl fmt::Debug for TransportError {
             .field("message", &self.message)
             .field("source", &self.source)
             .field("hop", &self.hop)
+            .field("proxy", &self.proxy)
             .finish()
     }
 }
@@ -249,5 +271,97 @@ impl StdError for TransportError {
         self.source
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// Why a [`ResponseBody`](super::ResponseBody) could not be read to the end: the error of its
+/// `http_body::Body` impl.
+///
+/// - [`kind`](BodyError::kind) tells a body that could not be **read** (the connection
+///   failed while it arrived) from one that arrived but could not be **decoded** (not valid
+///   data for its `Content-Encoding`).
+/// - [`source`](StdError::source) is the underlying error: hyper's for
+///   [`Read`](BodyErrorKind::Read), the decoder's [`std::io::Error`] for
+///   [`Decode`](BodyErrorKind::Decode).
+/// - `Display` says which, then the root cause, for example
+///   `could not decode the response body: corrupt deflate stream`.
+///
+/// ```
+/// use calm_client::transport::{BodyError, BodyErrorKind};
+///
+/// fn is_decode(err: &(dyn std::error::Error + 'static)) -> bool {
+///     err.downcast_ref::<BodyError>().is_some_and(|e| e.kind() == BodyErrorKind::Decode)
+/// }
+/// # let _ = is_decode;
+/// ```
+pub struct BodyError {
+    kind: BodyErrorKind,
+    source: BoxError,
+}
+
+/// What failed; see [`BodyError::kind`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BodyErrorKind {
+    /// The body could not be read: the connection closed or was reset before the body was
+    /// complete, or the HTTP/2 stream failed. The server sent a response; the body is
+    /// incomplete.
+    Read,
+    /// The body arrived but could not be decoded: it is not valid data for the
+    /// `Content-Encoding` it came with, it ends in the middle of the compressed stream, or
+    /// bytes follow the end of the compressed stream.
+    Decode,
+}
+
+impl BodyError {
+    /// What failed.
+    pub fn kind(&self) -> BodyErrorKind {
+        self.kind
+    }
+
+    /// Sorts an error of the body below: hyper's errors are read errors, anything else came
+    /// from a decoder.
+    pub(crate) fn from_body(error: impl Into<BoxError>) -> Self {
+        let error = error.into();
+        // NOTE: tower-http hands on the inner body's own error (hyper's) as it is, and its
+        // decoders fail with `io::Error`s (or a message about trailing bytes).
+        let kind = if causes(&*error).iter().any(|e| e.is::<hyper::Error>()) {
+            BodyErrorKind::Read
+        } else {
+            BodyErrorKind::Decode
+        };
+        BodyError {
+            kind,
+            source: error,
+        }
+    }
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            BodyErrorKind::Read => f.write_str("could not read the response body")?,
+            BodyErrorKind::Decode => f.write_str("could not decode the response body")?,
+        }
+        let mut cause: &(dyn StdError + 'static) = &*self.source;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        write!(f, ": {cause}")
+    }
+}
+
+impl fmt::Debug for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyError")
+            .field("kind", &self.kind)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl StdError for BodyError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.source)
     }
 }

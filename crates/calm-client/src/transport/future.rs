@@ -1,5 +1,6 @@
 //! The future of [`Transport`](super::Transport).
 
+use super::body::{DecompressFuture, ResponseBody};
 use super::service::Hyper;
 use super::TransportError;
 use crate::redirect::RedirectPolicy as Redirects;
@@ -28,9 +29,11 @@ pin_project! {
         B::Error: Into<BoxError>,
     {
         #[pin]
-        inner: tower_http::follow_redirect::ResponseFuture<Hyper<B>, B, Redirects>,
+        inner: DecompressFuture<Redirecting<B>>,
     }
 }
+
+type Redirecting<B> = tower_http::follow_redirect::ResponseFuture<Hyper<B>, B, Redirects>;
 
 impl<B> ResponseFuture<B>
 where
@@ -38,9 +41,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    pub(crate) fn new(
-        inner: tower_http::follow_redirect::ResponseFuture<Hyper<B>, B, Redirects>,
-    ) -> Self {
+    pub(crate) fn new(inner: DecompressFuture<Redirecting<B>>) -> Self {
         ResponseFuture { inner }
     }
 }
@@ -51,10 +52,11 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    type Output = Result<Response<Incoming>, TransportError>;
+    type Output = Result<Response<ResponseBody>, TransportError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().inner.poll(cx)
+        let response = ready!(self.project().inner.poll(cx))?;
+        Poll::Ready(Ok(response.map(ResponseBody::new)))
     }
 }
 

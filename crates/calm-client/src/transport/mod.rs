@@ -17,8 +17,16 @@
 //!   [`max_redirects(0)`](TransportBuilder::max_redirects) and use
 //!   [`FollowRedirectLayer`](crate::redirect::FollowRedirectLayer) higher in the stack when
 //!   each hop must pass through other layers (calm's `Client` does, so hops are paced);
+//! - response bodies decoded (gzip, brotli, zstd, deflate) by tower-http's
+//!   [`Decompression`][decompression], with `Accept-Encoding` sent (see
+//!   [Decompression](#decompression));
+//! - HTTP and HTTPS proxies, from the builder or the `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY`
+//!   variables, matched by hyper-util (see [Proxies](#proxies));
 //! - failures as [`TransportError`], whose [`kind`](TransportError::kind) tells a request
-//!   that was never sent (connect, TLS) from one that failed after sending.
+//!   that was never sent (connect, TLS) from one that failed after sending; a response body
+//!   that cannot be read to the end fails with a [`BodyError`].
+//!
+//! [decompression]: https://docs.rs/tower-http/0.6/tower_http/decompression/
 //!
 //! # Defaults
 //!
@@ -32,6 +40,8 @@
 //! | [`max_redirects`](TransportBuilder::max_redirects) | 10 |
 //! | [`tls_built_in_root_certs`](TransportBuilder::tls_built_in_root_certs) | on (webpki-roots) |
 //! | [`https_only`](TransportBuilder::https_only) | off |
+//! | [`decompression`](TransportBuilder::decompression) | on (the encodings of the enabled features) |
+//! | [`proxy_from_env`](TransportBuilder::proxy_from_env) | on (no proxy unless the environment names one) |
 //!
 //! There is no overall request timeout here: put tower's `Timeout` above the transport (calm's
 //! stack does, per attempt); it also bounds the TLS handshake.
@@ -58,6 +68,82 @@
 //! # }
 //! ```
 //!
+//! # Decompression
+//!
+//! With [`decompression`](TransportBuilder::decompression) on (the default), a request
+//! without an `Accept-Encoding` header is sent with one listing every encoding compiled in,
+//! for example `zstd,gzip,deflate,br`; a request that sets its own keeps it. A response
+//! whose `Content-Encoding` is one of those comes back decoded as it streams in, its
+//! `Content-Encoding` and `Content-Length` headers removed (they described the encoded
+//! bytes); any other response, `identity` or an encoding not asked for, comes back as sent,
+//! headers untouched. Off, nothing is added and nothing decoded.
+//!
+//! Each encoding is a cargo feature, all on by default: `gzip`, `brotli`, `deflate` (the
+//! zlib format, as `Content-Encoding: deflate` means) in pure Rust, and `zstd`, which builds
+//! libzstd from C source (a C compiler is needed). With none, the transport decodes nothing
+//! and sends no `Accept-Encoding`.
+//!
+//! The response body is a [`ResponseBody`]; a body that fails to decode fails with a
+//! [`BodyError`] of kind [`Decode`](BodyErrorKind::Decode), one whose connection fails
+//! mid-body with kind [`Read`](BodyErrorKind::Read).
+//!
+//! # Proxies
+//!
+//! Where the proxy settings come from, in order:
+//!
+//! 1. [`proxy`](TransportBuilder::proxy), [`http_proxy`](TransportBuilder::http_proxy),
+//!    [`https_proxy`](TransportBuilder::https_proxy): once any is set, the environment is
+//!    not read at all. [`no_proxy`](TransportBuilder::no_proxy) turns every proxy off.
+//! 2. Otherwise, with [`proxy_from_env`](TransportBuilder::proxy_from_env) on (the default),
+//!    the environment, read once by [`build`](TransportBuilder::build): `HTTP_PROXY` for
+//!    `http` origins, `HTTPS_PROXY` for `https` origins, `ALL_PROXY` for either when its own
+//!    is unset, and `NO_PROXY` for exceptions; the upper-case name first, then the lower-case
+//!    one, as hyper-util and curl read them. An empty variable counts as unset. In a CGI
+//!    program (`REQUEST_METHOD` set) none is read, since there `HTTP_PROXY` can come from a
+//!    request header. A proxy from the environment is never used for a loopback destination
+//!    (`localhost`, `*.localhost`, `127.0.0.0/8`, `::1`), as in Go's `net/http`.
+//!
+//! [`proxy_bypass`](TransportBuilder::proxy_bypass) lists destinations that skip the proxy
+//! (in `NO_PROXY` form, replacing `NO_PROXY`). Matching is hyper-util's
+//! [`Matcher`](hyper_util::client::proxy::matcher::Matcher), with curl's rules.
+//!
+//! A proxy URL is `http://[user:password@]host[:port]`, or `https://…` for TLS to the proxy;
+//! SOCKS is not supported. Every URL, given or read from the environment, is checked by
+//! [`build`](TransportBuilder::build): one that cannot be used is a
+//! [`Config`](TransportErrorKind::Config) error naming where it came from (never the URL,
+//! which may hold a password), not a silent direct connection.
+//!
+//! - A request to an `http` origin goes to the proxy in absolute form
+//!   (`GET http://api.example.com/v1/items HTTP/1.1`), with the proxy's credentials in
+//!   `Proxy-Authorization` (which a proxy consumes); what the proxy answers itself (`407`,
+//!   `502`) is a response like any other.
+//! - A request to an `https` origin goes through a `CONNECT` tunnel: only the `CONNECT`
+//!   request carries the credentials; TLS to the origin runs inside the tunnel, so the proxy
+//!   sees neither the request nor the response.
+//! - The credentials are never sent to an origin: each redirect hop is matched again, and a
+//!   hop that goes direct or through a tunnel gets no `Proxy-Authorization` from the
+//!   transport.
+//! - A proxy that cannot be reached, or that refuses a tunnel (`407` included), fails the
+//!   request with a [`Connect`](TransportErrorKind::Connect) error (never sent) whose
+//!   [`proxy`](TransportError::proxy) names the proxy.
+//!
+//! ```
+//! use calm_client::transport::Transport;
+//!
+//! # fn main() -> Result<(), calm_client::transport::TransportError> {
+//! // Through a proxy, except for the cluster's own services.
+//! let transport: Transport = Transport::builder()
+//!     .proxy("http://proxy.internal:3128")
+//!     .proxy_bypass(".svc.cluster.local, 10.0.0.0/8")
+//!     .build()?;
+//! # drop(transport);
+//! // Never through a proxy, whatever the environment says.
+//! let direct: Transport = Transport::builder().no_proxy().build()?;
+//! # drop(direct);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Request bodies
 //!
 //! `Transport<B>` sends any body `B: http_body::Body + Default + Send + Unpin + 'static` whose
@@ -66,11 +152,14 @@
 //! `303 See Other` (and on `301`/`302` after a `POST`); a redirect that would need the
 //! original non-empty body again (`307`/`308`) is returned as it is.
 
+mod body;
 mod builder;
 mod error;
 pub mod future;
+mod proxy;
 mod service;
 
+pub use self::body::ResponseBody;
 pub use self::builder::TransportBuilder;
-pub use self::error::{TransportError, TransportErrorKind};
+pub use self::error::{BodyError, BodyErrorKind, TransportError, TransportErrorKind};
 pub use self::service::Transport;

@@ -1,14 +1,16 @@
+use super::body::{Decompress, ResponseBody};
 use super::builder::{Settings, TransportBuilder};
 use super::future::{HyperFuture, ResponseFuture};
+use super::proxy::{Proxies, ProxyConnector};
 use super::TransportError;
 use crate::redirect::{RedirectHop, RedirectPolicy as Redirects};
 use bytes::Bytes;
+use http::header::PROXY_AUTHORIZATION;
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use std::fmt;
 use std::sync::Arc;
@@ -17,12 +19,15 @@ use tower::BoxError;
 use tower_http::follow_redirect::FollowRedirect;
 use tower_service::Service;
 
-pub(crate) type Connector = HttpsConnector<HttpConnector>;
+pub(crate) type Connector = HttpsConnector<ProxyConnector>;
+
+/// The stack inside a [`Transport`]: decompression over redirects over hyper-util.
+pub(crate) type Inner<B> = Decompress<FollowRedirect<Hyper<B>, Redirects>>;
 
 /// calm's default transport: hyper-util's pooled client over rustls, following redirects;
 /// see the [module docs](super).
 ///
-/// `Service<http::Request<B>>` with `Response = http::Response<hyper::body::Incoming>` and
+/// `Service<http::Request<B>>` with `Response = http::Response<`[`ResponseBody`]`>` and
 /// `Error = `[`TransportError`]. Always ready (the pool opens connections as needed).
 ///
 /// # Clone
@@ -40,8 +45,9 @@ pub(crate) type Connector = HttpsConnector<HttpConnector>;
 /// # }
 /// ```
 pub struct Transport<B = Full<Bytes>> {
-    inner: FollowRedirect<Hyper<B>, Redirects>,
+    inner: Inner<B>,
     settings: Settings,
+    proxies: Option<Arc<Proxies>>,
 }
 
 impl Transport {
@@ -53,10 +59,15 @@ impl Transport {
 
 impl<B> Transport<B> {
     pub(crate) fn from_parts(
-        inner: FollowRedirect<Hyper<B>, Redirects>,
+        inner: Inner<B>,
         settings: Settings,
+        proxies: Option<Arc<Proxies>>,
     ) -> Self {
-        Transport { inner, settings }
+        Transport {
+            inner,
+            settings,
+            proxies,
+        }
     }
 }
 
@@ -65,6 +76,7 @@ impl<B> Clone for Transport<B> {
         Transport {
             inner: self.inner.clone(),
             settings: self.settings,
+            proxies: self.proxies.clone(),
         }
     }
 }
@@ -73,6 +85,7 @@ impl<B> fmt::Debug for Transport<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Transport")
             .field("settings", &self.settings)
+            .field("proxies", &self.proxies)
             .finish_non_exhaustive()
     }
 }
@@ -83,7 +96,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    type Response = Response<Incoming>;
+    type Response = Response<ResponseBody>;
     type Error = TransportError;
     type Future = ResponseFuture<B>;
 
@@ -97,17 +110,23 @@ where
 }
 
 /// hyper-util's client with its errors turned into [`TransportError`]s, below
-/// `FollowRedirect` so that every hop fails the same way.
+/// `FollowRedirect` so that every hop fails the same way (and gets the proxy's credentials
+/// only when that hop goes through the proxy).
 pub(crate) struct Hyper<B> {
     // NOTE: behind an `Arc` because every request clones the stack above it (retry keeps a
     // copy of its inner service); one counter beats the client's dozen.
-    client: Arc<Client<Connector, B>>,
+    inner: Arc<HyperInner<B>>,
+}
+
+struct HyperInner<B> {
+    client: Client<Connector, B>,
+    proxies: Option<Arc<Proxies>>,
 }
 
 impl<B> Hyper<B> {
-    pub(crate) fn new(client: Client<Connector, B>) -> Self {
+    pub(crate) fn new(client: Client<Connector, B>, proxies: Option<Arc<Proxies>>) -> Self {
         Hyper {
-            client: Arc::new(client),
+            inner: Arc::new(HyperInner { client, proxies }),
         }
     }
 }
@@ -115,7 +134,7 @@ impl<B> Hyper<B> {
 impl<B> Clone for Hyper<B> {
     fn clone(&self) -> Self {
         Hyper {
-            client: Arc::clone(&self.client),
+            inner: Arc::clone(&self.inner),
         }
     }
 }
@@ -140,10 +159,16 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let scheme = req.uri().scheme().cloned();
         let authority = req.uri().authority().cloned();
         let hop = req.extensions().get::<RedirectHop>().map(RedirectHop::hop);
-        HyperFuture::new(self.client.request(req), scheme, authority, hop)
+        let proxies = self.inner.proxies.as_deref();
+        if let Some(auth) = proxies.and_then(|p| p.forward_auth(req.uri())) {
+            // NOTE: only on a request the connector sends to the proxy in absolute form; a
+            // tunnelled (`https`) or direct one gets no credentials of the proxy from here.
+            req.headers_mut().entry(PROXY_AUTHORIZATION).or_insert(auth);
+        }
+        HyperFuture::new(self.inner.client.request(req), scheme, authority, hop)
     }
 }

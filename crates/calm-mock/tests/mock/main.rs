@@ -3,6 +3,7 @@
 //! They assert what arrived and what was answered, never durations.
 #![allow(missing_docs)]
 
+mod encoding;
 mod faults;
 mod quota;
 mod script;

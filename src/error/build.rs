@@ -1,4 +1,4 @@
-//! Errors of the facade.
+//! [`BuildError`]: a client that cannot be built.
 
 use std::error::Error as StdError;
 use std::fmt;

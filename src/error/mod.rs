@@ -1,0 +1,11 @@
+//! Errors of the facade: [`BuildError`] when a client cannot be built, [`Error`] when a
+//! request fails.
+
+mod build;
+mod request;
+
+pub use build::{BuildError, BuildErrorKind};
+pub use request::{Error, ErrorKind};
+
+pub(crate) use request::RequestLabel;
+pub use request::TimedOut;
