@@ -107,6 +107,19 @@ fn app(state: AppState) -> Router {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
+    run().await
+}
+
+#[cfg(test)]
+mod tests {
+    /// The example runs to its end in CI too.
+    #[tokio::test]
+    async fn the_app_answers_sheds_load_and_paces_its_upstream() {
+        super::run().await.unwrap();
+    }
+}
+
+async fn run() -> Result<(), BoxError> {
     let users_api = MockApi::start().await;
     users_api.script(
         "/v1/users/1",
