@@ -381,6 +381,19 @@ impl Inner {
         if local.outage.take().is_some() {
             local.status.shared = true;
             tracing::info!(limiter = %self.name, "redis rate limiter: Redis answers again, quota shared again");
+            self.write_unwritten_pause(&mut local, Instant::now());
+        }
+    }
+
+    /// Queues the pause learned here for writing if its write was lost (an outage, a failed
+    /// round trip): until Redis knows it, every place it gives would lie inside it.
+    fn write_unwritten_pause(&self, local: &mut Local, now: Instant) {
+        let unwritten = local
+            .pause
+            .filter(|p| p.id == NOT_WRITTEN && p.until > now)
+            .map(|p| p.until);
+        if unwritten.is_some() && local.pause_to_write.is_none() {
+            local.pause_to_write = unwritten;
         }
     }
 
@@ -640,6 +653,7 @@ impl Backend for RedisBackend {
                         drop(local);
                         return self.check(ticket, waker);
                     }
+                    inner.write_unwritten_pause(&mut local, now);
                     inner.notify.notify_one();
                 }
             }
