@@ -3,6 +3,7 @@
 //! These tests assert counts, contents and causal order (a server-side arrival instant against
 //! a limiter instant, both on tokio's clock), never durations.
 
+mod conveniences;
 mod pause;
 mod quota;
 mod redirects;
