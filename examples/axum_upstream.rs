@@ -110,15 +110,6 @@ async fn main() -> Result<(), BoxError> {
     run().await
 }
 
-#[cfg(test)]
-mod tests {
-    /// The example runs to its end in CI too.
-    #[tokio::test]
-    async fn the_app_answers_sheds_load_and_paces_its_upstream() {
-        super::run().await.unwrap();
-    }
-}
-
 async fn run() -> Result<(), BoxError> {
     let users_api = MockApi::start().await;
     users_api.script(
@@ -231,4 +222,13 @@ fn header(headers: &http::HeaderMap, name: &str) -> String {
 
 fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).expect("not zero")
+}
+
+#[cfg(test)]
+mod tests {
+    /// The example runs to its end in CI too.
+    #[tokio::test]
+    async fn the_app_answers_sheds_load_and_paces_its_upstream() {
+        super::run().await.unwrap();
+    }
 }
