@@ -54,6 +54,8 @@ struct Timed {
     body: Body,
     deadline: Pin<Box<Sleep>>,
     after: Duration,
+    /// True once it ended, failed or ran out of time: nothing more is read.
+    done: bool,
 }
 
 impl Body {
@@ -119,6 +121,7 @@ impl Body {
                 body: self,
                 deadline,
                 after,
+                done: false,
             })),
         }
     }
@@ -214,12 +217,22 @@ impl http_body::Body for Body {
             Kind::Incoming(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
             Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
             Kind::Timed(timed) => {
+                if timed.done {
+                    return Poll::Ready(None);
+                }
                 if let Poll::Ready(frame) = Pin::new(&mut timed.body).poll_frame(cx) {
+                    timed.done = !matches!(frame, Some(Ok(_)));
                     return Poll::Ready(frame);
+                }
+                // NOTE: a body whose last bytes are in has nothing left to time out.
+                if timed.body.is_end_stream() {
+                    timed.done = true;
+                    return Poll::Ready(None);
                 }
                 match timed.deadline.as_mut().poll(cx) {
                     Poll::Ready(()) => {
-                        Poll::Ready(Some(Err(TimedOut { after: timed.after }.into())))
+                        timed.done = true;
+                        Poll::Ready(Some(Err(TimedOut::new(timed.after).into())))
                     }
                     Poll::Pending => Poll::Pending,
                 }
@@ -233,7 +246,7 @@ impl http_body::Body for Body {
             Kind::Replay(body) => body.is_end_stream(),
             Kind::Incoming(body) => body.is_end_stream(),
             Kind::Boxed(body) => body.is_end_stream(),
-            Kind::Timed(timed) => timed.body.is_end_stream(),
+            Kind::Timed(timed) => timed.done || timed.body.is_end_stream(),
         }
     }
 

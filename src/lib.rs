@@ -45,6 +45,10 @@
 //! # Feature flags
 //!
 //! - `json` (default): [`RequestBuilder::json`] and [`Response::json`] with serde.
+//! - `form` (default): [`RequestBuilder::query`] and [`RequestBuilder::form`] with
+//!   serde_urlencoded.
+//! - `gzip`, `brotli`, `zstd`, `deflate` (default): the transport asks for and decodes
+//!   these encodings (zstd builds libzstd from C).
 //! - `redis`: `calm::redis` (the calm-ratelimit-redis crate), a [`Limiter`] whose quota and
 //!   pauses live in Redis, shared by every process that uses it. Needs Rust 1.88.
 

@@ -87,7 +87,9 @@ impl RequestBuilder {
         })
     }
 
-    /// Adds every header of `headers`; each replaces a default header of the same name.
+    /// Adds every header of `headers`, as reqwest's `headers` does: each name replaces the
+    /// values already set for it, on this request (by `header`, `json`, `bearer_auth`, …) or
+    /// as a default header; repeated values of one name are all kept.
     ///
     /// ```
     /// # let client = calm::Client::builder("http://api.test").build_with(tower::service_fn(
@@ -96,8 +98,9 @@ impl RequestBuilder {
     /// #     })).unwrap();
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("x-trace", "abc".parse().unwrap());
-    /// let request = client.get("/").headers(headers).build()?;
-    /// assert_eq!(request.headers()["x-trace"], "abc");
+    /// let request = client.get("/").header("x-trace", "old").headers(headers).build()?;
+    /// let values: Vec<_> = request.headers().get_all("x-trace").iter().collect();
+    /// assert_eq!(values, ["abc"]);
     /// # Ok::<(), calm::Error>(())
     /// ```
     pub fn headers(self, headers: HeaderMap) -> Self {
@@ -268,9 +271,10 @@ impl RequestBuilder {
         })
     }
 
-    /// A time limit for this request, shorter than the client's
-    /// [`timeout`](crate::ClientBuilder::timeout) if it has one: every wait, attempt and
-    /// backoff, and reading the body to its end. A request still running when it passes fails
+    /// A time limit for this request: every wait, attempt and backoff, and reading the body
+    /// to its end. With a client [`timeout`](crate::ClientBuilder::timeout) too, the shorter
+    /// of the two applies: unlike reqwest's, a request's timeout cannot lengthen the client's,
+    /// which is the bound the program was configured with. A request still running when it passes fails
     /// with a [timeout](Error::is_timeout), and so does reading a body that is still
     /// arriving.
     ///

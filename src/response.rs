@@ -57,7 +57,9 @@ impl Response {
         self.inner.headers()
     }
 
-    /// The body's length, if known: from `Content-Length`, or exactly from the body.
+    /// The body's length, if known exactly: from the body itself, else from `Content-Length`.
+    /// As with reqwest, a body that is empty by definition (a `HEAD` response, a 204 or 304)
+    /// says 0 whatever `Content-Length` announced; a decompressed body says `None`.
     ///
     /// ```
     /// let response = calm::Response::from(http::Response::new(calm::Body::from("four")));

@@ -1,5 +1,6 @@
 //! [`ClientBuilder`]: configuration of a [`Client`] and the assembly of its stack.
 
+use super::future::AttemptCount;
 use super::hops::HopLimit;
 use super::{Client, Shared, Stack};
 use crate::error::{BuildError, BuildErrorKind};
@@ -325,6 +326,7 @@ impl ClientBuilder {
             .layer(retry_layer)
             .option_layer(rate_limit_layer)
             .option_layer(self.max_in_flight.map(ConcurrencyLimitLayer::new))
+            .map_request(AttemptCount::count)
             // NOTE: above the per-attempt timeout, so an attempt that timed out still counts.
             .map_result(move |result: Result<Response<Body>, BoxError>| {
                 on_attempt.attempt(result.as_ref().ok().map(Response::status));

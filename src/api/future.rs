@@ -4,12 +4,14 @@ use super::{Shared, Stack};
 use crate::error::TimedOut;
 use crate::request::RequestTimeout;
 use crate::Body;
+use calm_ratelimit::error::MaxWaitExceeded;
 use calm_ratelimit::MaxWait;
 use calm_retry::Deadline;
 use http::{Request, Response};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -26,6 +28,26 @@ pub struct ResponseFuture {
     /// The request's time limit (its own or the client's `timeout`) and when it runs out,
     /// once the request was accepted.
     deadline: Option<(Pin<Box<Sleep>>, Duration)>,
+    /// Attempts started, counted when there is a time limit (its error says how many).
+    attempts: Option<AttemptCount>,
+}
+
+/// Counts the attempts of one request (a request extension, bumped by the stack per attempt).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AttemptCount(Arc<AtomicU32>);
+
+impl AttemptCount {
+    /// Counts an attempt of `request`, if it is counted.
+    pub(crate) fn count(request: Request<Body>) -> Request<Body> {
+        if let Some(count) = request.extensions().get::<AttemptCount>() {
+            count.0.fetch_add(1, Ordering::Relaxed);
+        }
+        request
+    }
+
+    fn get(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 // NOTE: `Ready` holds the request by value; boxing it would cost an allocation per request to
@@ -39,7 +61,7 @@ enum State {
         stack: Stack,
         request: Option<Request<Body>>,
         shared: Arc<Shared>,
-        /// When the client's deadline passes, if it has one.
+        /// When the request's time limit runs out, if it has one.
         ends: Option<Instant>,
     },
     Called {
@@ -54,10 +76,11 @@ impl ResponseFuture {
         ResponseFuture {
             state: State::Refused(Some(error)),
             deadline: None,
+            attempts: None,
         }
     }
 
-    pub(super) fn send(stack: Stack, request: Request<Body>, shared: Arc<Shared>) -> Self {
+    pub(super) fn send(stack: Stack, mut request: Request<Body>, shared: Arc<Shared>) -> Self {
         let own = request.extensions().get::<RequestTimeout>().map(|t| t.0);
         let timeout = match (own, shared.timeout) {
             (Some(own), Some(client)) => Some(own.min(client)),
@@ -65,6 +88,10 @@ impl ResponseFuture {
         };
         // NOTE: a limit too far away to be an `Instant` (`Duration::MAX`) is no limit.
         let ends = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        let attempts = ends.map(|_| AttemptCount::default());
+        if let Some(attempts) = &attempts {
+            request.extensions_mut().insert(attempts.clone());
+        }
         ResponseFuture {
             state: State::Ready {
                 stack,
@@ -75,6 +102,7 @@ impl ResponseFuture {
             deadline: ends
                 .zip(timeout)
                 .map(|(at, after)| (Box::pin(tokio::time::sleep_until(at)), after)),
+            attempts,
         }
     }
 
@@ -131,6 +159,31 @@ fn within_deadline(mut request: Request<Body>, ends: Option<Instant>) -> Request
     request
 }
 
+/// A refusal by the rate limiter whose bound was the request's time limit is the limit
+/// running out (early: the place lies past it), not a `max_wait` the caller set.
+fn past_the_limit(
+    error: BoxError,
+    ends: Instant,
+    after: Duration,
+    attempts: Option<&AttemptCount>,
+) -> BoxError {
+    let refusal =
+        std::iter::successors(Some(&*error as &(dyn std::error::Error + 'static)), |&e| {
+            e.source()
+        })
+        .find_map(|e| e.downcast_ref::<MaxWaitExceeded>());
+    // NOTE: the bound is `MaxWait::until(ends)`, turned into a duration from the ask.
+    let bound_was_the_limit =
+        refusal.is_some_and(|r| r.asked_at() + r.max_wait() + Duration::from_millis(1) >= ends);
+    if !bound_was_the_limit {
+        return error;
+    }
+    let mut timed_out = TimedOut::new(after);
+    timed_out.attempts = attempts.map_or(0, AttemptCount::get);
+    timed_out.cause = Some(Arc::from(error));
+    timed_out.into()
+}
+
 fn done() -> BoxError {
     "calm::ResponseFuture polled after it completed".into()
 }
@@ -152,8 +205,19 @@ impl Future for ResponseFuture {
                 let Some(after) = expired else {
                     return Poll::Pending;
                 };
-                Err(TimedOut { after }.into())
+                let mut timed_out = TimedOut::new(after);
+                timed_out.attempts = this.attempts.as_ref().map_or(0, AttemptCount::get);
+                Err(timed_out.into())
             }
+        };
+        let outcome = match (outcome, &this.deadline) {
+            (Err(error), Some((deadline, after))) => Err(past_the_limit(
+                error,
+                deadline.deadline(),
+                *after,
+                this.attempts.as_ref(),
+            )),
+            (outcome, _) => outcome,
         };
         // NOTE: the limit covers the body too: it keeps running while the body is read.
         let outcome = match (outcome, this.deadline.take()) {

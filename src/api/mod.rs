@@ -21,7 +21,7 @@ use std::time::Duration;
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Service};
 
-/// Everything below the session and the deadline: Retry → RateLimit → … → transport.
+/// Everything below the session and the request's timeout: Retry → RateLimit → … → transport.
 type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
 
 /// One API, one shared, retrying, paced service: clone it freely.
@@ -86,7 +86,7 @@ type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
 ///
 /// | limit | covers | ends with |
 /// |---|---|---|
-/// | [`timeout`](ClientBuilder::timeout), [`RequestBuilder::timeout`](crate::RequestBuilder::timeout) (the shorter wins) | the whole request: rate-limiter waits, every attempt and backoff, redirects, and reading the response body to its end | [`Error::is_timeout`](crate::Error::is_timeout) ([`TimedOut`](crate::error::TimedOut)); a retry that would end past it is not begun and the last response is returned |
+/// | [`timeout`](ClientBuilder::timeout), [`RequestBuilder::timeout`](crate::RequestBuilder::timeout) (the shorter wins) | the whole request: rate-limiter waits, every attempt and backoff, redirects, and reading the response body to its end | [`Error::is_timeout`](crate::Error::is_timeout) ([`TimedOut`](crate::error::TimedOut)) — at once when the rate limiter's place lies past it ([`rate_limited_until`](crate::Error::rate_limited_until) says when); a retry that would end past it is not begun and the last response is returned |
 /// | [`attempt_timeout`](ClientBuilder::attempt_timeout) | one attempt, from leaving the rate limiter to the response head (redirects included), not the body | an error the retry policy may retry |
 /// | [`max_wait`](ClientBuilder::max_wait) | one wait for a place in the rate limiter | [`Error::is_rate_limited`](crate::Error::is_rate_limited), at once, not retried |
 /// | connect timeout ([`TransportBuilder::connect_timeout`](crate::client::transport::TransportBuilder::connect_timeout), 10 s by default) | one TCP connect | [`Error::is_connect`](crate::Error::is_connect); retried for every method (nothing was sent) |

@@ -2,6 +2,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use calm_client::error::{ResolveError, ResolveErrorKind};
@@ -63,6 +64,10 @@ struct Inner {
     /// How long the request had run when it failed.
     elapsed: Option<Duration>,
     rate_limited_until: Option<Instant>,
+    /// How far away the refused place was, as the limiter said when it refused.
+    rate_limited_wait: Option<Duration>,
+    /// Attempts started, when no retry record says it (a whole-request timeout).
+    attempts: Option<u32>,
     source: Option<BoxError>,
 }
 
@@ -77,7 +82,7 @@ pub enum ErrorKind {
     /// base path, a dot segment, userinfo); nothing was sent.
     Refused,
     /// A time limit ran out: the request's or client's `timeout` (which covers reading the
-    /// body), or every attempt's `attempt_timeout`.
+    /// body), or the last attempt's `attempt_timeout`.
     Timeout,
     /// No connection could be made (refused, DNS, TLS handshake, connect timeout); the
     /// request never left.
@@ -131,19 +136,7 @@ impl RequestLabel {
 
 /// `reference` with its query, fragment and userinfo replaced by `***`.
 fn redact_reference(reference: &str) -> String {
-    let cut = reference.find(['?', '#']).unwrap_or(reference.len());
-    let (head, tail) = reference.split_at(cut);
-    let mut shown = match (head.find("://"), head.rfind('@')) {
-        (Some(scheme), Some(at)) if scheme < at => {
-            format!("{}***@{}", &head[..scheme + 3], &head[at + 1..])
-        }
-        _ => head.to_owned(),
-    };
-    if let Some(mark) = tail.chars().next() {
-        shown.push(mark);
-        shown.push_str("***");
-    }
-    shown
+    calm_client::error::redact_url(reference)
 }
 
 impl Error {
@@ -156,6 +149,8 @@ impl Error {
                 info: None,
                 elapsed: None,
                 rate_limited_until: None,
+                rate_limited_wait: None,
+                attempts: None,
                 source: Some(source.into()),
             }),
         }
@@ -176,18 +171,25 @@ impl Error {
             Ok(error) => return *error,
             Err(error) => error,
         };
-        let (kind, until) = classify(&*error);
+        let kind = classify(&*error);
         let info = sources(&*error)
             .find_map(|e| e.downcast_ref::<RetryError>())
             .and_then(RetryError::info)
             .cloned();
-        let limit = sources(&*error)
-            .find_map(|e| e.downcast_ref::<TimedOut>())
-            .map(TimedOut::after);
+        let refusal = sources(&*error).find_map(|e| e.downcast_ref::<MaxWaitExceeded>());
+        let (until, wait) = (
+            refusal.map(MaxWaitExceeded::available_at),
+            refusal.map(MaxWaitExceeded::wait),
+        );
+        let timed_out = sources(&*error).find_map(|e| e.downcast_ref::<TimedOut>());
+        let limit = timed_out.map(TimedOut::after);
+        let attempts = timed_out.map(TimedOut::attempts).filter(|n| *n > 0);
         let mut this = Error::new(kind, error);
         this.inner.info = info;
         this.inner.rate_limited_until = until;
+        this.inner.rate_limited_wait = wait;
         this.inner.elapsed = limit;
+        this.inner.attempts = attempts;
         this
     }
 
@@ -222,7 +224,7 @@ impl Error {
     }
 
     /// Whether a time limit ran out (the request's `timeout`, also while reading the body,
-    /// or every attempt's `attempt_timeout`).
+    /// or the last attempt's `attempt_timeout`).
     #[must_use]
     pub fn is_timeout(&self) -> bool {
         self.inner.kind == ErrorKind::Timeout
@@ -242,7 +244,8 @@ impl Error {
         self.inner.kind == ErrorKind::RateLimited
     }
 
-    /// When a rate-limited request could have gone.
+    /// When a rate-limited request could have gone; also for a [timeout](Self::is_timeout)
+    /// because the rate limiter's place lay past it.
     #[must_use]
     pub fn rate_limited_until(&self) -> Option<Instant> {
         self.inner.rate_limited_until
@@ -279,6 +282,19 @@ impl Error {
         self.inner.kind == ErrorKind::Builder
     }
 
+    /// Whether the request failed on its way, for a reason no other `is_…` names (the
+    /// connection broke, a redirect could not be followed, …).
+    #[must_use]
+    pub fn is_request(&self) -> bool {
+        self.inner.kind == ErrorKind::Request
+    }
+
+    /// Whether the rate limiter's shared state is out of reach and it fails closed.
+    #[must_use]
+    pub fn is_limiter_unavailable(&self) -> bool {
+        self.inner.kind == ErrorKind::LimiterUnavailable
+    }
+
     /// The response's status, when there was a response (a status error, a body that
     /// failed).
     #[must_use]
@@ -293,7 +309,8 @@ impl Error {
     }
 
     /// The request's URL, query included (never userinfo: calm refuses it in request URLs).
-    /// [`Display`](fmt::Display) hides the query.
+    /// [`Display`](fmt::Display) hides the query. `None` when the path given could not be
+    /// made a URL under the base URL (the error line still shows it, redacted).
     #[must_use]
     pub fn url(&self) -> Option<&Uri> {
         self.inner.request.as_ref().and_then(RequestLabel::url)
@@ -328,9 +345,10 @@ impl Error {
     }
 }
 
-/// What the source chain says, first match wins: a refusal by the base URL, then the rate
-/// limiter's, then a timeout, then a connection that could not be made.
-fn classify(error: &(dyn StdError + 'static)) -> (ErrorKind, Option<Instant>) {
+/// What the source chain says, outermost first: a refusal by the base URL, a timeout (the
+/// whole request's wraps a limiter refusal past it), the rate limiter's refusal, then a
+/// connection that could not be made.
+fn classify(error: &(dyn StdError + 'static)) -> ErrorKind {
     let mut kind = ErrorKind::Request;
     for e in sources(error) {
         if let Some(refusal) = e.downcast_ref::<ResolveError>() {
@@ -338,16 +356,16 @@ fn classify(error: &(dyn StdError + 'static)) -> (ErrorKind, Option<Instant>) {
                 ResolveErrorKind::InvalidReference => ErrorKind::Builder,
                 _ => ErrorKind::Refused,
             };
-            return (kind, None);
-        }
-        if let Some(refusal) = e.downcast_ref::<MaxWaitExceeded>() {
-            return (ErrorKind::RateLimited, Some(refusal.available_at()));
-        }
-        if e.is::<Unavailable>() {
-            return (ErrorKind::LimiterUnavailable, None);
+            return kind;
         }
         if e.is::<Elapsed>() || e.is::<TimedOut>() {
-            return (ErrorKind::Timeout, None);
+            return ErrorKind::Timeout;
+        }
+        if e.is::<MaxWaitExceeded>() {
+            return ErrorKind::RateLimited;
+        }
+        if e.is::<Unavailable>() {
+            return ErrorKind::LimiterUnavailable;
         }
         if let Some(transport) = e.downcast_ref::<TransportError>() {
             if transport.is_connect() {
@@ -365,7 +383,7 @@ fn classify(error: &(dyn StdError + 'static)) -> (ErrorKind, Option<Instant>) {
     if kind == ErrorKind::Request && calm_retry::error::is_connection_refused(error) {
         kind = ErrorKind::Connect;
     }
-    (kind, None)
+    kind
 }
 
 fn sources<'a>(
@@ -379,26 +397,64 @@ fn sources<'a>(
 ///
 /// What the [`Client`](crate::Client)'s `Service` implementation, and a response body read
 /// past the limit, fail with; [`Error::is_timeout`] says it without a downcast.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// When the request's next place in the rate limiter lies past the limit, it fails at once
+/// with this error, whose [`source`](StdError::source) is the limiter's refusal.
+#[derive(Clone, Debug)]
 pub struct TimedOut {
     pub(crate) after: Duration,
+    pub(crate) attempts: u32,
+    pub(crate) cause: Option<Arc<dyn StdError + Send + Sync>>,
 }
 
 impl TimedOut {
+    pub(crate) fn new(after: Duration) -> TimedOut {
+        TimedOut {
+            after,
+            attempts: 0,
+            cause: None,
+        }
+    }
+
     /// The limit that ran out.
     #[must_use]
     pub fn after(&self) -> Duration {
         self.after
     }
+
+    /// The attempts started before it ran out (0 when the body ran out of time, or nothing
+    /// was sent).
+    #[must_use]
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Whether the rate limiter's next place lay past the limit, so the request failed before
+    /// the limit ran out.
+    #[must_use]
+    pub fn is_rate_limited(&self) -> bool {
+        self.cause.is_some()
+    }
 }
 
 impl fmt::Display for TimedOut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the request's timeout ({}) ran out", Human(self.after))
+        match self.cause {
+            Some(_) => write!(
+                f,
+                "the request's next place in the rate limiter lies past its timeout ({})",
+                Human(self.after)
+            ),
+            None => write!(f, "the request's timeout ({}) ran out", Human(self.after)),
+        }
     }
 }
 
-impl StdError for TimedOut {}
+impl StdError for TimedOut {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.cause.as_deref().map(|e| e as _)
+    }
+}
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -412,20 +468,28 @@ impl fmt::Display for Error {
         match inner.kind {
             ErrorKind::Builder => f.write_str("invalid request")?,
             ErrorKind::Refused => f.write_str("refused: it would leave the base URL")?,
-            ErrorKind::Timeout => {
-                f.write_str("timed out")?;
-                if let Some(elapsed) = inner.elapsed {
-                    write!(f, " after {}", Human(elapsed))?;
+            ErrorKind::Timeout => match (inner.rate_limited_wait, inner.elapsed) {
+                (Some(wait), Some(limit)) => write!(
+                    f,
+                    "timed out: its place in the rate limiter, {} away, lies past its timeout \
+                     ({})",
+                    Human(wait),
+                    Human(limit)
+                )?,
+                _ => {
+                    f.write_str("timed out")?;
+                    if let Some(elapsed) = inner.elapsed {
+                        write!(f, " after {}", Human(elapsed))?;
+                    }
+                    if inner.status.is_some() {
+                        f.write_str(" reading the body")?;
+                    }
                 }
-                if inner.status.is_some() {
-                    f.write_str(" reading the body")?;
-                }
-            }
+            },
             ErrorKind::Connect => f.write_str("could not connect")?,
             ErrorKind::RateLimited => {
                 f.write_str("rate limited")?;
-                if let Some(until) = inner.rate_limited_until {
-                    let wait = until.saturating_duration_since(Instant::now());
+                if let Some(wait) = inner.rate_limited_wait {
                     write!(f, ": no place for {}", Human(wait))?;
                 }
             }
@@ -443,10 +507,13 @@ impl fmt::Display for Error {
                 None => f.write_str("could not decode the body")?,
             },
         }
-        if let Some(info) = &inner.info {
-            if info.attempts() > 1 {
-                write!(f, " ({} attempts)", info.attempts())?;
-            }
+        let attempts = inner
+            .info
+            .as_ref()
+            .map(RetryInfo::attempts)
+            .or(inner.attempts);
+        if let Some(attempts) = attempts.filter(|n| *n > 1) {
+            write!(f, " ({attempts} attempts)")?;
         }
         // NOTE: the cause's own text, so the one line says why; the chain has the rest.
         if let Some(source) = &inner.source {
@@ -569,6 +636,9 @@ mod tests {
                 "https://u:pw@evil.example/x#top",
                 "https://***@evil.example/x#***",
             ),
+            // NOTE: a password may hold `?` or `#`: nothing of it is shown.
+            ("https://svc:a?b@h/v1", "https://***"),
+            ("https://u:p#w@evil/x", "https://***"),
         ];
         for (path, shown) in cases {
             assert_eq!(redact_reference(path), shown);

@@ -245,7 +245,8 @@ impl From<InvalidBaseUrl> for BuildError {
 /// them (`https://u:Zm9v/YmFy@h/`), so the last `@` anywhere is taken as the end of the
 /// userinfo. A path or query with an `@` is over-redacted, which is the safe side. When a `?`
 /// or `#` comes before that `@`, nothing after the scheme is shown.
-pub(crate) fn redact_url(input: &str) -> String {
+#[doc(hidden)]
+pub fn redact_url(input: &str) -> String {
     let mut out = String::with_capacity(input.len().min(256) + 8);
     let rest = match input.find("://") {
         Some(i) => {
