@@ -249,6 +249,45 @@ pub fn limiter(
     RedisBackend::builder(url, name).quotas(quotas).limiter()
 }
 
+/// `Limiter::redis(url, name, quotas)`: [`limiter`] spelled on the type it builds.
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use calm_ratelimit::{Limiter, Quota};
+/// use calm_ratelimit_redis::LimiterExt as _;
+///
+/// let limiter = Limiter::redis(
+///     "redis://127.0.0.1:6379/",
+///     "github:token-a",
+///     [Quota::per_hour(NonZeroU32::new(5000).unwrap())],
+/// )?;
+/// # drop(limiter);
+/// # Ok::<(), calm_ratelimit_redis::Error>(())
+/// ```
+pub trait LimiterExt: Sized {
+    /// A limiter enforcing `quotas` across every process that uses the same Redis `url` and
+    /// `name`, with the default settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisBackendBuilder::build`].
+    fn redis(
+        url: impl Into<String>,
+        name: impl Into<String>,
+        quotas: impl IntoIterator<Item = Quota>,
+    ) -> Result<Self, Error>;
+}
+
+impl LimiterExt for Limiter {
+    fn redis(
+        url: impl Into<String>,
+        name: impl Into<String>,
+        quotas: impl IntoIterator<Item = Quota>,
+    ) -> Result<Limiter, Error> {
+        limiter(url, name, quotas)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,7 +82,7 @@ mod store;
 
 pub use crate::backend::{Fallback, RedisBackend};
 pub use crate::builder::{
-    limiter, RedisBackendBuilder, DEFAULT_KEY_PREFIX, DEFAULT_RECHECK, DEFAULT_TIMEOUT,
+    limiter, LimiterExt, RedisBackendBuilder, DEFAULT_KEY_PREFIX, DEFAULT_RECHECK, DEFAULT_TIMEOUT,
 };
 pub use crate::error::{Error, ErrorKind};
 
