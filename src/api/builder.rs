@@ -3,7 +3,7 @@
 use super::future::AttemptCount;
 use super::hops::HopLimit;
 use super::{Client, Shared, Stack};
-use crate::error::{BuildError, BuildErrorKind};
+use crate::error::{sources, BuildError, BuildErrorKind};
 use crate::stats::Recorder;
 use crate::Body;
 use bytes::Bytes;
@@ -390,12 +390,6 @@ fn never_sent(error: &(dyn std::error::Error + 'static)) -> bool {
         Some(transport) => transport.is_connect(),
         None => calm_retry::error::is_connection_refused(error),
     }
-}
-
-fn sources<'a>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
-    std::iter::successors(Some(error), |error| error.source())
 }
 
 impl fmt::Debug for ClientBuilder {

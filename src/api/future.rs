@@ -1,7 +1,7 @@
 //! The future a [`Client`](super::Client) returns.
 
 use super::{Shared, Stack};
-use crate::error::TimedOut;
+use crate::error::{sources, TimedOut};
 use crate::request::RequestTimeout;
 use crate::Body;
 use calm_ratelimit::error::MaxWaitExceeded;
@@ -167,11 +167,7 @@ fn past_the_limit(
     after: Duration,
     attempts: Option<&AttemptCount>,
 ) -> BoxError {
-    let refusal =
-        std::iter::successors(Some(&*error as &(dyn std::error::Error + 'static)), |&e| {
-            e.source()
-        })
-        .find_map(|e| e.downcast_ref::<MaxWaitExceeded>());
+    let refusal = sources(&*error).find_map(|e| e.downcast_ref::<MaxWaitExceeded>());
     // NOTE: the bound is `MaxWait::until(ends)`, turned into a duration from the ask.
     let bound_was_the_limit =
         refusal.is_some_and(|r| r.asked_at() + r.max_wait() + Duration::from_millis(1) >= ends);

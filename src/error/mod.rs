@@ -7,5 +7,5 @@ mod request;
 pub use build::{BuildError, BuildErrorKind};
 pub use request::{Error, ErrorKind};
 
-pub(crate) use request::RequestLabel;
 pub use request::TimedOut;
+pub(crate) use request::{sources, RequestLabel};

@@ -386,7 +386,8 @@ fn classify(error: &(dyn StdError + 'static)) -> ErrorKind {
     kind
 }
 
-fn sources<'a>(
+/// `error` and every error in its source chain, outermost first.
+pub(crate) fn sources<'a>(
     error: &'a (dyn StdError + 'static),
 ) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
     std::iter::successors(Some(error), |&e| e.source())

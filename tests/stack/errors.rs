@@ -224,12 +224,9 @@ async fn the_timeout_covers_a_body_that_trickles_in() {
     let error = response.bytes().await.unwrap_err();
     let elapsed = started.elapsed();
     assert!(error.is_timeout() && error.is_body(), "{error:?}");
-    // NOTE: real time (a real server): a generous upper bound, only to show it did not
-    // wait for the whole body (1 s).
-    assert!(
-        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_millis(900),
-        "{elapsed:?}"
-    );
+    // NOTE: the error itself shows the body (1 s in all) was cut; real time, so only the
+    // lower bound is asserted.
+    assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
     assert_eq!(
         error.to_string(),
         format!(
