@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-X
-# callgrind: deterministic, so a regression shows on a noisy machine too.
+# Instructions per call of each variant of the `per_call` bench (described in
+# benches/support/calls.rs), counted by valgrind's callgrind: deterministic, so a regression
+# shows on a noisy machine too.
 #
 #   benches/instructions.sh [VARIANT ...]      (default: every variant)
 #
@@ -21,7 +22,7 @@ fi
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
 
 # The bench binary, built as `cargo bench` builds it (optimized, with debug info off).
-binary=$(cargo bench -p calm --bench per_call --no-run --message-format=json 2>/dev/null |
+binary=$(cargo bench -p calm --bench per_call --no-run --message-format=json |
     sed -n 's/.*"executable":"\([^"]*per_call[^"]*\)".*/\1/p' | tail -n 1)
 [ -x "$binary" ] || { echo "could not build the per_call bench" >&2; exit 1; }
 

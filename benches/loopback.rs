@@ -9,10 +9,22 @@
 //! reads the whole response body; any other status or an error aborts the bench. All variants
 //! of a round talk to the same server.
 //!
+//! The default variants, in the order of the table they print:
+//!
 //! - `raw`: hyper-util's legacy `Client` over `HttpConnector`, with the pool and TCP settings
-//!   of calm's default transport; a pre-parsed absolute `Uri`.
+//!   of calm's default transport; a pre-parsed absolute `Uri`. The reference of the ratios.
+//! - `tower`: what one would assemble from ecosystem parts for retries and pacing, over the raw
+//!   client: `tower::retry::Retry` (a 503 retried at once, up to 3 times, cloning every
+//!   request) → a governor `RateLimiter::direct` (10_000_000/s) awaited with `until_ready()`
+//!   in a ten-line service → tower's `ConcurrencyLimit` (1024). See `support/tower_stack.rs`.
+//! - `tower-full`: `tower` behind tower-http's `SetRequestHeader` (a default `User-Agent`) and a
+//!   base-URL rewrite, sent a path: the same concerns as calm's three layers.
+//! - `layers`: calm's three layers composed by hand (`SharedClientLayer` → `RetryLayer` →
+//!   `RateLimitLayer`, default retry policy, 10_000_000/s) over the raw client, sent a path.
+//! - `calm-over-raw`: `calm::Client` built with `build_with` over the raw client, used as a
+//!   newcomer would: `client.get("/x").send()`, the body read with `bytes()`.
 //! - `calm`: `calm::Client::builder(base).rate_limit(10_000_000/s).retry(default).build()`
-//!   (calm's own transport), used as a newcomer would: `client.get("/x").send()`.
+//!   (calm's own transport), used the same way.
 //! - `calm-redis` (with `--features redis` only): `calm` with the rate limiter of
 //!   calm-ratelimit-redis instead of the in-process one,
 //!   `calm_builder(base).limiter(RedisBackend::builder(url, name).quota(q).limiter())`, the
@@ -20,10 +32,6 @@
 //!   trip to a redis-server the bench starts on a free loopback port for the whole run
 //!   (`redis-server` on `PATH`, as for calm-ratelimit-redis's tests); concurrent requests
 //!   share round trips. Its `cpu/req` leaves out redis-server's CPU (another process).
-//! - `baseline`: what one would assemble from ecosystem parts over the same raw client:
-//!   tower-http `SetRequestHeaderLayer` (User-Agent) → `tower::retry::Retry` (503, up to 3
-//!   retries, cloning the request) → a governor `RateLimiter::direct` (10_000_000/s) awaited with
-//!   `until_ready()` in a ten-line tower service.
 //!
 //! Diagnostic variants, run only when named with `--variants` (used to find which part of
 //! calm's stack costs what):
@@ -32,12 +40,10 @@
 //!   request built from a parsed `Uri` (skips `RequestBuilder` and `Response`).
 //! - `calm-norl`: `calm` without the rate limiter; `calm-noretry`: `calm` with `no_retries()`;
 //!   `calm-bare`: neither.
-//! - `calm-over-raw`: the `calm` stack over the raw hyper-util client (`build_with`), so the
-//!   difference to `calm` is calm's transport (rustls connector wrapper and `FollowRedirect`).
 //! - `transport`: calm's `Transport` alone, called like `raw`.
-//! - `layers`: calm's three layers composed by hand (`SharedClientLayer` → `RetryLayer` →
-//!   `RateLimitLayer`, same retry policy and quota as `calm`) over the raw client, without the
-//!   `Client` facade, called like `raw`.
+//!
+//! For what each layer costs per call without the network, see the `per_call` and
+//! `allocations` benches and `benches/instructions.sh`.
 //!
 //! Each measurement is preceded by a warm-up in the same mode. Variants are interleaved: every
 //! round runs each mode once for each variant, rotating the order from round to round so no
@@ -73,7 +79,7 @@
 //! | `--in-flight N` | `CALM_BENCH_IN_FLIGHT` | 32 | requests in flight in the concurrent mode |
 //! | `--warmup N` | `CALM_BENCH_WARMUP` | 1000 | warm-up requests before each measurement |
 //! | `--rounds N` | `CALM_BENCH_ROUNDS` | 6 | rounds of every variant and mode |
-//! | `--variants LIST` | `CALM_BENCH_VARIANTS` | `raw,calm,baseline`; with `redis`: `raw,calm,calm-redis,baseline` | comma-separated variants (the first is the reference of the ratios) |
+//! | `--variants LIST` | `CALM_BENCH_VARIANTS` | `raw,tower,tower-full,layers,calm-over-raw,calm`; with `redis`, and `calm-redis` | comma-separated variants (the first is the reference of the ratios) |
 //! | `--client-threads N` | `CALM_BENCH_CLIENT_THREADS` | 1 | worker threads of the client runtime |
 //! | `--server-threads N` | `CALM_BENCH_SERVER_THREADS` | 1 | worker threads of the server runtime |
 //!
@@ -88,6 +94,8 @@
 #[cfg(feature = "redis")]
 #[path = "../crates/calm-ratelimit-redis/tests/support/mod.rs"]
 mod support;
+#[path = "support/tower_stack.rs"]
+mod tower_stack;
 
 use std::env;
 use std::fmt;
@@ -95,7 +103,6 @@ use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -104,17 +111,12 @@ use calm::client::{SharedClient, SharedClientLayer};
 use calm::ratelimit::RateLimit;
 use calm::{Body, Client, Quota, RetryPolicy};
 use calm_mock::MockApi;
-use futures_util::future::BoxFuture;
-use governor::{DefaultDirectRateLimiter, RateLimiter};
-use http::header::{HeaderValue, USER_AGENT};
-use http::{Request, Response, StatusCode, Uri};
+use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::runtime::Runtime;
-use tower::retry::{Policy, Retry, RetryLayer};
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
-use tower_http::set_header::{SetRequestHeader, SetRequestHeaderLayer};
 
 /// The rate of every client-side limiter: far above what one machine can send.
 const QUOTA_PER_SECOND: u32 = 10_000_000;
@@ -322,7 +324,8 @@ enum Variant {
     Calm,
     #[cfg(feature = "redis")]
     CalmRedis,
-    Baseline,
+    Tower,
+    TowerFull,
     CalmSvc,
     CalmNoRateLimit,
     CalmNoRetry,
@@ -338,7 +341,8 @@ impl Variant {
         (Variant::Calm, "calm"),
         #[cfg(feature = "redis")]
         (Variant::CalmRedis, "calm-redis"),
-        (Variant::Baseline, "baseline"),
+        (Variant::Tower, "tower"),
+        (Variant::TowerFull, "tower-full"),
         (Variant::CalmSvc, "calm-svc"),
         (Variant::CalmNoRateLimit, "calm-norl"),
         (Variant::CalmNoRetry, "calm-noretry"),
@@ -348,15 +352,19 @@ impl Variant {
         (Variant::Layers, "layers"),
     ];
 
-    /// What runs without `--variants`: the reference, calm (and calm-redis, with the `redis`
-    /// feature), and the baseline.
+    /// What runs without `--variants`: the reference, the two tower-assembled stacks, calm's
+    /// layers, calm's `Client` over the raw client and over its own transport (and calm-redis,
+    /// with the `redis` feature).
     fn defaults() -> Vec<Variant> {
         Vec::from([
             Variant::Raw,
+            Variant::Tower,
+            Variant::TowerFull,
+            Variant::Layers,
+            Variant::CalmOverRaw,
             Variant::Calm,
             #[cfg(feature = "redis")]
             Variant::CalmRedis,
-            Variant::Baseline,
         ])
     }
 }
@@ -432,88 +440,7 @@ fn nonzero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).expect("a non-zero constant")
 }
 
-/// The baseline's retry policy: a 503 is retried at once, up to 3 times.
-#[derive(Clone, Copy, Debug)]
-struct Retry503 {
-    left: u32,
-}
-
-impl<B: Clone, Res, E> Policy<Request<B>, Response<Res>, E> for Retry503 {
-    type Future = std::future::Ready<()>;
-
-    fn retry(
-        &mut self,
-        _req: &mut Request<B>,
-        result: &mut Result<Response<Res>, E>,
-    ) -> Option<Self::Future> {
-        match result {
-            Ok(response)
-                if response.status() == StatusCode::SERVICE_UNAVAILABLE && self.left > 0 =>
-            {
-                self.left -= 1;
-                Some(std::future::ready(()))
-            }
-            _ => None,
-        }
-    }
-
-    fn clone_request(&mut self, req: &Request<B>) -> Option<Request<B>> {
-        Some(req.clone())
-    }
-}
-
-/// The baseline's rate limiter: a governor `RateLimiter` awaited before each call, as one
-/// would write it in a few lines.
-#[derive(Clone)]
-struct Governed<S> {
-    inner: S,
-    limiter: Arc<DefaultDirectRateLimiter>,
-}
-
-impl<S, Req> Service<Req> for Governed<S>
-where
-    S: Service<Req> + Clone + Send + 'static,
-    S::Future: Send,
-    Req: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Req) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let limiter = Arc::clone(&self.limiter);
-        Box::pin(async move {
-            limiter.until_ready().await;
-            inner.call(req).await
-        })
-    }
-}
-
-type BaselineStack =
-    SetRequestHeader<Retry<Retry503, Governed<RawClient<Full<Bytes>>>>, HeaderValue>;
-
-fn baseline(base: &str) -> (BaselineStack, Uri) {
-    let governed = Governed {
-        inner: raw_client::<Full<Bytes>>(),
-        limiter: Arc::new(RateLimiter::direct(governor::Quota::per_second(nonzero(
-            QUOTA_PER_SECOND,
-        )))),
-    };
-    let stack = ServiceBuilder::new()
-        .layer(SetRequestHeaderLayer::if_not_present(
-            USER_AGENT,
-            HeaderValue::from_static("baseline/0.1"),
-        ))
-        .layer(RetryLayer::new(Retry503 { left: 3 }))
-        .service(governed);
-    (stack, uri(base))
-}
+type TowerRaw = RawClient<Full<Bytes>>;
 
 type LayersStack = SharedClient<calm::retry::Retry<RateLimit<RawClient<Full<Bytes>>>>>;
 
@@ -556,7 +483,8 @@ struct Target {
 enum Kind {
     Raw(RawClient<Full<Bytes>>, Uri),
     Transport(Transport<Full<Bytes>>, Uri),
-    Baseline(BaselineStack, Uri),
+    Tower(tower_stack::TowerStack<TowerRaw>, Uri),
+    TowerFull(tower_stack::TowerFullStack<TowerRaw>, Uri),
     Calm(Client),
     CalmSvc(Client, Uri),
     Layers(LayersStack, Uri),
@@ -571,9 +499,18 @@ impl Target {
             Variant::Transport => {
                 Kind::Transport(Transport::builder().build().expect("transport"), uri(base))
             }
-            Variant::Baseline => {
-                let (stack, uri) = baseline(base);
-                Kind::Baseline(stack, uri)
+            Variant::Tower => Kind::Tower(
+                tower_stack::tower_stack(raw_client(), nonzero(QUOTA_PER_SECOND)),
+                uri(base),
+            ),
+            Variant::TowerFull => {
+                let base_uri: Uri = base.parse().expect("a valid base URL");
+                let stack = tower_stack::tower_full_stack(
+                    raw_client(),
+                    nonzero(QUOTA_PER_SECOND),
+                    &base_uri,
+                );
+                Kind::TowerFull(stack, PATH.parse().expect("a valid path"))
             }
             Variant::Calm => Kind::Calm(built(calm_builder(base))),
             #[cfg(feature = "redis")]
@@ -610,8 +547,13 @@ impl Target {
                 check(response.status())?;
                 response.into_body().collect().await?;
             }
-            Kind::Baseline(stack, uri) => {
+            Kind::Tower(stack, uri) => {
                 let response = stack.ready().await?.call(get(uri)).await?;
+                check(response.status())?;
+                response.into_body().collect().await?;
+            }
+            Kind::TowerFull(stack, path) => {
+                let response = stack.ready().await?.call(get(path)).await?;
                 check(response.status())?;
                 response.into_body().collect().await?;
             }
