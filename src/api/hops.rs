@@ -21,7 +21,9 @@ use tower::{BoxError, Service};
 #[derive(Clone, Debug)]
 pub(crate) struct HopLimit<S> {
     inner: S,
-    limited: Option<RateLimit<S>>,
+    // NOTE: behind an `Arc`, so the per-request clone of this service (the redirect follower
+    // clones it) does not clone a second transport; only a hop clones it.
+    limited: Option<Arc<RateLimit<S>>>,
     recorder: Arc<Recorder>,
 }
 
@@ -29,7 +31,7 @@ impl<S> HopLimit<S> {
     pub(crate) fn new(inner: S, limited: Option<RateLimit<S>>, recorder: Arc<Recorder>) -> Self {
         HopLimit {
             inner,
-            limited,
+            limited: limited.map(Arc::new),
             recorder,
         }
     }
@@ -58,7 +60,7 @@ where
         self.recorder.redirect();
         match &self.limited {
             Some(limited) if hop.is_same_origin() => HopFuture::Paced {
-                future: limited.clone().oneshot(req),
+                future: RateLimit::clone(limited).oneshot(req),
             },
             _ => HopFuture::Direct {
                 future: self.inner.call(req),

@@ -559,7 +559,7 @@ impl Backend for RedisBackend {
             let Local { outage, status, .. } = &mut *local;
             match inner.fall_back(deadline, waker, outage.as_ref(), status) {
                 Phase::Fallback(ticket) if ticket.at().is_some_and(|at| at <= now) => {
-                    return Ok(Ticket::new(ON_THE_SPOT, now));
+                    return Ok(Ticket::admitted(ON_THE_SPOT, now));
                 }
                 Phase::Refused(at) => return Err(at),
                 phase => phase,

@@ -185,25 +185,52 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
 /// let ticket = Ticket::new(7, at);
 /// assert_eq!((ticket.id(), ticket.at()), (7, Some(at)));
 /// assert_eq!(Ticket::deciding(8).at(), None);
+/// assert!(Ticket::admitted(9, at).is_admitted());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ticket {
     id: u64,
     at: Option<Instant>,
+    admitted: bool,
 }
 
 impl Ticket {
     /// A ticket for the place at `at`; `id` is the backend's own reference to it.
     #[must_use]
     pub const fn new(id: u64, at: Instant) -> Ticket {
-        Ticket { id, at: Some(at) }
+        Ticket {
+            id,
+            at: Some(at),
+            admitted: false,
+        }
+    }
+
+    /// A ticket for a place taken on the spot, at `at` (the backend's "now"): its holder goes
+    /// at once, without reading the clock to compare, and never asks [`Backend::check`].
+    #[must_use]
+    pub const fn admitted(id: u64, at: Instant) -> Ticket {
+        Ticket {
+            id,
+            at: Some(at),
+            admitted: true,
+        }
     }
 
     /// A ticket whose place is still being decided: its holder learns the instant from
     /// [`Backend::check`], which answers [`Admission::Deciding`] until then.
     #[must_use]
     pub const fn deciding(id: u64) -> Ticket {
-        Ticket { id, at: None }
+        Ticket {
+            id,
+            at: None,
+            admitted: false,
+        }
+    }
+
+    /// Whether the place was taken on the spot (made by [`Ticket::admitted`]).
+    #[must_use]
+    pub const fn is_admitted(&self) -> bool {
+        self.admitted
     }
 
     /// The backend's reference to this place.
@@ -603,7 +630,7 @@ impl Backend for InProcess {
                 lane.tail = lane.tail.max(u128::from(n)).saturating_add(lane.interval);
                 lane.base = lane.tail;
             }
-            Ok(Ticket::new(ON_THE_SPOT, self.instant(n)))
+            Ok(Ticket::admitted(ON_THE_SPOT, self.instant(n)))
         } else {
             let bound = deadline.map_or(UNBOUNDED, |d| self.nanos(d));
             if deadline.is_some() && at > bound {

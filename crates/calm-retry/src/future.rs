@@ -48,8 +48,9 @@ pin_project! {
         attempts: Option<Attempts<S, B>>,
         info: RetryInfo,
         // NOTE: with a deadline, the outcome being retried is kept whole (not drained) until
-        // the retry is sent: a retry that cannot start in time returns it instead.
-        last: Option<Last<R>>,
+        // the retry is sent: a retry that cannot start in time returns it instead. Boxed, like
+        // everything only a retry needs, so the common case (one attempt) moves a small future.
+        last: Option<Box<Last<R>>>,
     }
 }
 
@@ -61,8 +62,7 @@ pin_project! {
             future: F,
         },
         Waiting {
-            #[pin]
-            sleep: Sleep,
+            sleep: Pin<Box<Sleep>>,
             drain: Option<Pin<Box<R>>>,
             drained: usize,
             phase: Phase,
@@ -81,8 +81,8 @@ pub(crate) struct Attempts<S, B> {
     service: Option<S>,
     /// An unsent copy of the request, the source of every retry's copy.
     spare: Option<Request<B>>,
-    /// The request of the retry being prepared.
-    next: Option<Request<B>>,
+    /// The request of the retry being prepared (boxed: only a retry needs it).
+    next: Option<Box<Request<B>>>,
     config: Arc<Config>,
     idempotent: bool,
     deadline: Option<Instant>,
@@ -246,7 +246,7 @@ impl<S, B: TryCloneBody> Attempts<S, B> {
             // NOTE: the last retry: free the spare (and a ReplayBody's buffer with it) early.
             self.spare = None;
         }
-        self.next = Some(next);
+        self.next = Some(Box::new(next));
         self.prev_wait = wait;
         Ok(Planned {
             reason,
@@ -272,7 +272,7 @@ impl<S, B> Attempts<S, B> {
     where
         S: Service<Request<B>, Response = Response<R>>,
     {
-        let req = self.next.take().expect("a retry has its request");
+        let req = *self.next.take().expect("a retry has its request");
         let service = self.service.as_mut().expect("a retry keeps the service");
         service.call(req)
     }
@@ -361,7 +361,7 @@ where
                             this.info.stop(StopReason::DeadlineExceeded { retry_at });
                             this.state.set(State::Done);
                             this.attempts.take();
-                            return Poll::Ready(give_back(last, std::mem::take(this.info)));
+                            return Poll::Ready(give_back(*last, std::mem::take(this.info)));
                         }
                     }
                     this.info.count_attempt();
@@ -380,7 +380,7 @@ where
                                     return Poll::Ready(Ok(res));
                                 }
                                 Some(at) if deadline.is_some() => {
-                                    *this.last = Some(Last::Response(res));
+                                    *this.last = Some(Box::new(Last::Response(res)));
                                     this.state.set(wait_until(at, None, deadline));
                                 }
                                 Some(at) => {
@@ -397,7 +397,7 @@ where
                             }
                             Some(at) => {
                                 if deadline.is_some() {
-                                    *this.last = Some(Last::Error(err));
+                                    *this.last = Some(Box::new(Last::Error(err)));
                                 }
                                 this.state.set(wait_until(at, None, deadline));
                             }
@@ -405,7 +405,7 @@ where
                     }
                 }
                 StateProj::Waiting {
-                    mut sleep,
+                    sleep,
                     drain,
                     drained,
                     phase,
@@ -433,7 +433,7 @@ where
                     let expired = match ready {
                         // NOTE: ready at the deadline itself may still start; after it, not.
                         Poll::Ready(Ok(())) => Instant::now() > sleep.deadline(),
-                        Poll::Pending => sleep.poll(cx).is_ready(),
+                        Poll::Pending => sleep.as_mut().poll(cx).is_ready(),
                         Poll::Ready(Err(_)) => false,
                     };
                     if expired {
@@ -445,7 +445,7 @@ where
                         this.attempts.take();
                         let info = std::mem::take(this.info);
                         return Poll::Ready(match this.last.take() {
-                            Some(last) => give_back(last, info),
+                            Some(last) => give_back(*last, info),
                             None => Err(RetryError::service(
                                 "no outcome to return at the deadline".into(),
                                 info,
@@ -495,13 +495,13 @@ fn wait_until<F, R>(at: Instant, body: Option<R>, deadline: Option<Instant>) -> 
         // NOTE: no wait, so no time to drain: drop the response body now.
         None if at <= Instant::now() => State::Ready,
         Some(deadline) if at <= Instant::now() => State::Waiting {
-            sleep: sleep_until(deadline),
+            sleep: Box::pin(sleep_until(deadline)),
             drain: None,
             drained: 0,
             phase: Phase::Starting,
         },
         _ => State::Waiting {
-            sleep: sleep_until(at),
+            sleep: Box::pin(sleep_until(at)),
             drain: body.map(Box::pin),
             drained: 0,
             phase: Phase::Backoff,
