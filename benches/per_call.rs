@@ -26,6 +26,14 @@ fn now() -> std::time::Instant {
     std::time::Instant::now()
 }
 
+/// Runs the measured calls. `benches/instructions.sh` counts only the instructions executed
+/// inside this function (callgrind's `--toggle-collect`), so set-up, warm-up and start-up
+/// never blur the figure.
+#[inline(never)]
+fn measured_calls(calls: &mut dyn FnMut()) {
+    calls();
+}
+
 fn main() {
     let config = Config::from_args();
     let rt = Config::runtime();
@@ -34,7 +42,7 @@ fn main() {
         let mut nanos = 0;
         calls::run(&rt, variant, config.warmup, config.calls, &mut |calls| {
             let started = now();
-            calls();
+            measured_calls(calls);
             nanos = started.elapsed().as_nanos();
         });
         println!(
