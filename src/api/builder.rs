@@ -320,7 +320,8 @@ impl ClientBuilder {
         let hop_limit = rate_limit_layer
             .as_ref()
             .map(|layer| layer.clone().server_hints(false).layer(transport.clone()));
-        let hops = HopLimit::new(transport, hop_limit, Arc::clone(&recorder));
+        let defaults = Arc::new(session.default_headers().clone());
+        let hops = HopLimit::new(transport, defaults, hop_limit, Arc::clone(&recorder));
         let stack = ServiceBuilder::new()
             .map_err(BoxError::from)
             .layer(retry_layer)

@@ -2,9 +2,10 @@
 
 use crate::stats::Recorder;
 use crate::Body;
-use calm_client::redirect::RedirectHop;
+use calm_client::redirect::{is_credential, RedirectHop};
 use calm_ratelimit::hints::OtherOrigin;
 use calm_ratelimit::RateLimit;
+use http::header::{HeaderMap, MaxSizeReached};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -21,6 +22,9 @@ use tower::{BoxError, Service};
 #[derive(Clone, Debug)]
 pub(crate) struct HopLimit<S> {
     inner: S,
+    // NOTE: the session's default headers are added here, below the redirect follower and
+    // the retry layer, so neither copies them into its spare request on every call.
+    defaults: Arc<HeaderMap>,
     // NOTE: behind an `Arc`, so the per-request clone of this service (the redirect follower
     // clones it) does not clone a second transport; only a hop clones it.
     limited: Option<Arc<RateLimit<S>>>,
@@ -28,9 +32,15 @@ pub(crate) struct HopLimit<S> {
 }
 
 impl<S> HopLimit<S> {
-    pub(crate) fn new(inner: S, limited: Option<RateLimit<S>>, recorder: Arc<Recorder>) -> Self {
+    pub(crate) fn new(
+        inner: S,
+        defaults: Arc<HeaderMap>,
+        limited: Option<RateLimit<S>>,
+        recorder: Arc<Recorder>,
+    ) -> Self {
         HopLimit {
             inner,
+            defaults,
             limited: limited.map(Arc::new),
             recorder,
         }
@@ -50,8 +60,17 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let Some(&hop) = req.extensions().get::<RedirectHop>() else {
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let hop = req.extensions().get::<RedirectHop>().copied();
+        // NOTE: once a request left its origin, the policy keeps credentials from every later
+        // hop, so no default credential may be added back here either.
+        let credentials = hop.is_none_or(|hop| !hop.has_left_origin());
+        if let Err(error) = add_defaults(req.headers_mut(), &self.defaults, credentials) {
+            return HopFuture::Failed {
+                error: Some(error.into()),
+            };
+        }
+        let Some(hop) = hop else {
             return HopFuture::Direct {
                 future: self.inner.call(req),
                 other_origin: false,
@@ -70,12 +89,39 @@ where
     }
 }
 
+/// Adds the defaults a request does not set itself; without `credentials`, only those that
+/// are not credentials ([`is_credential`]).
+fn add_defaults(
+    headers: &mut HeaderMap,
+    defaults: &HeaderMap,
+    credentials: bool,
+) -> Result<(), MaxSizeReached> {
+    if headers.is_empty() && credentials {
+        // NOTE: cloning copies the whole table at once instead of hashing each name again.
+        headers.clone_from(defaults);
+        return Ok(());
+    }
+    for name in defaults.keys() {
+        if headers.contains_key(name) {
+            continue;
+        }
+        for value in defaults.get_all(name) {
+            if credentials || !is_credential(name, value) {
+                headers.try_append(name.clone(), value.clone())?;
+            }
+        }
+    }
+    Ok(())
+}
+
 pin_project! {
-    /// A hop sent straight to the transport, or through the rate limiter.
+    /// A hop sent straight to the transport, or through the rate limiter; or a request whose
+    /// default headers could not be added.
     #[project = HopProj]
     pub(crate) enum HopFuture<D, P> {
         Direct { #[pin] future: D, other_origin: bool },
         Paced { #[pin] future: P },
+        Failed { error: Option<BoxError> },
     }
 }
 
@@ -101,6 +147,9 @@ where
                 Poll::Ready(result)
             }
             HopProj::Paced { future } => future.poll(cx),
+            HopProj::Failed { error } => Poll::Ready(Err(error
+                .take()
+                .unwrap_or_else(|| "HopFuture polled after completion".into()))),
         }
     }
 }

@@ -60,10 +60,12 @@ type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
 ///
 /// # Order
 ///
-/// Outermost first: the session ([`SharedClientLayer`]: resolve the URI, add default headers)
+/// Outermost first: the session ([`SharedClientLayer`]: resolve the URI)
 /// → the request's `timeout` → `Retry` → `RateLimit` → `ConcurrencyLimit` → per-attempt `Timeout` →
 /// redirects ([`FollowRedirectLayer`](crate::client::redirect::FollowRedirectLayer)) → each
-/// hop → transport. Retry sits outside the rate limiter so every retry pays for its place like
+/// hop (the session's default headers, which a request's own headers override; after a hop
+/// to another origin, no default credentials) → transport. The default headers go in last so
+/// that the retry layer's and the redirect follower's copies of each request stay small. Retry sits outside the rate limiter so every retry pays for its place like
 /// a first try; the per-attempt timeout sits inside it so time spent queueing for a place is
 /// not counted against an attempt; the concurrency limit sits inside the rate limiter, which
 /// takes a place only once the layers below are ready, so a place is never spent waiting for
@@ -224,9 +226,14 @@ where
         let shared = &self.shared;
         shared.recorder.request();
         let mut request = request.map(Into::into);
-        if let Err(refused) = shared.session.prepare(&mut request) {
-            shared.recorder.refused();
-            return ResponseFuture::refused(refused);
+        // NOTE: only the URI: the default headers are added at the bottom of the stack, per
+        // hop (see `hops`).
+        match shared.session.base_url().resolve(request.uri()) {
+            Ok(uri) => *request.uri_mut() = uri,
+            Err(refused) => {
+                shared.recorder.refused();
+                return ResponseFuture::refused(refused.into());
+            }
         }
         // NOTE: each request drives the readiness of its own copy of the stack, so a place in
         // the rate limiter belongs to one request and is given back if it is dropped.

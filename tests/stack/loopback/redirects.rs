@@ -157,3 +157,72 @@ async fn the_apis_own_retry_after_after_a_hop_pauses_it() {
     assert!(client.limiter_snapshot().unwrap().paused_until.is_some());
     assert_eq!(client.stats().server_pauses, 1);
 }
+
+/// The headers the request to `path` arrived with at `api`, by name.
+fn arrived(api: &MockApi, path: &str) -> http::HeaderMap {
+    api.requests()
+        .into_iter()
+        .find(|r| r.uri.path() == path)
+        .unwrap_or_else(|| panic!("no request to {path}"))
+        .headers
+}
+
+#[tokio::test]
+async fn default_headers_reach_every_hop_and_credentials_only_the_origin() {
+    let api = MockApi::start().await;
+    let other = MockApi::start().await;
+    // api → api (same origin) → other → api: once the request left, no credential comes back.
+    api.script("/v1/a", [Reply::redirect(307, "/v1/b")]);
+    api.script("/v1/b", [Reply::redirect(307, &other.url("/c"))]);
+    other.script("/c", [Reply::redirect(307, &api.url("/v1/d"))]);
+    let mut key = http::HeaderValue::from_static("key-123");
+    key.set_sensitive(true);
+    let client = Client::builder(api.base_url())
+        .bearer_auth("secret-token")
+        .default_header("x-api-key", key)
+        .user_agent("agent/1")
+        .build()
+        .unwrap();
+
+    let response = client.get("/v1/a").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    for path in ["/v1/a", "/v1/b"] {
+        let headers = arrived(&api, path);
+        assert_eq!(headers["authorization"], "Bearer secret-token", "{path}");
+        assert_eq!(headers["x-api-key"], "key-123", "{path}");
+        assert_eq!(headers["user-agent"], "agent/1", "{path}");
+    }
+    for (server, path) in [(&other, "/c"), (&api, "/v1/d")] {
+        let headers = arrived(server, path);
+        assert!(headers.get("authorization").is_none(), "{path}");
+        assert!(headers.get("x-api-key").is_none(), "{path}");
+        assert_eq!(headers["user-agent"], "agent/1", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_requests_own_header_wins_over_the_default_on_every_hop() {
+    let api = MockApi::start().await;
+    api.script("/v1/a", [Reply::redirect(307, "/v1/b")]);
+    let client = Client::builder(api.base_url())
+        .user_agent("agent/1")
+        .default_header("accept", "application/json")
+        .build()
+        .unwrap();
+
+    let response = client
+        .get("/v1/a")
+        .header("user-agent", "mine/2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    for path in ["/v1/a", "/v1/b"] {
+        let headers = arrived(&api, path);
+        let agents: Vec<_> = headers.get_all("user-agent").iter().collect();
+        assert_eq!(agents, ["mine/2"], "{path}");
+        assert_eq!(headers["accept"], "application/json", "{path}");
+    }
+}

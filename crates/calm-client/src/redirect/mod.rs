@@ -56,7 +56,7 @@
 
 mod policy;
 
-pub use self::policy::RedirectPolicy;
+pub use self::policy::{is_credential, RedirectPolicy};
 
 use std::fmt;
 use std::future::Future;
@@ -82,6 +82,7 @@ use tower_service::Service;
 pub struct RedirectHop {
     pub(crate) hop: u32,
     pub(crate) same_origin: bool,
+    pub(crate) left_origin: bool,
 }
 
 impl RedirectHop {
@@ -95,6 +96,14 @@ impl RedirectHop {
     #[must_use]
     pub fn is_same_origin(&self) -> bool {
         self.same_origin
+    }
+
+    /// Whether this hop or an earlier one of the same request left the previous hop's
+    /// origin. From then on the policy sends no credentials for the rest of the request (a
+    /// later hop back to the original origin included), and neither may a layer below add any.
+    #[must_use]
+    pub fn has_left_origin(&self) -> bool {
+        self.left_origin
     }
 }
 

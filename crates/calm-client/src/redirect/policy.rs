@@ -1,7 +1,7 @@
 //! [`RedirectPolicy`]: which redirects are followed, what each hop carries, and how hops are
 //! marked.
 
-use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
 use http::uri::Scheme;
 use http::{Request, Uri};
 use tower_http::follow_redirect::policy::{Action, Attempt, Limited, Policy};
@@ -80,19 +80,17 @@ impl<B, E> Policy<B, E> for RedirectPolicy {
             request.extensions_mut().insert(RedirectHop {
                 hop: self.requests - 1,
                 same_origin: self.next_same_origin,
+                left_origin: self.left_origin,
             });
         }
         if self.left_origin {
             let headers = request.headers_mut();
-            let sensitive: Vec<_> = headers
+            let credentials: Vec<_> = headers
                 .iter()
-                .filter(|(_, value)| value.is_sensitive())
+                .filter(|(name, value)| is_credential(name, value))
                 .map(|(name, _)| name.clone())
                 .collect();
-            for name in sensitive {
-                headers.remove(name);
-            }
-            for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
+            for name in credentials {
                 headers.remove(name);
             }
         }
@@ -100,6 +98,26 @@ impl<B, E> Policy<B, E> for RedirectPolicy {
 }
 
 /// Same scheme, host (ignoring case) and port, default ports included.
+/// Whether a header is a credential the policy keeps from every hop once a request has left
+/// its origin: `Authorization`, `Cookie`, `Proxy-Authorization`, and any value marked
+/// [sensitive](HeaderValue::is_sensitive).
+///
+/// ```
+/// use calm_client::redirect::is_credential;
+/// use http::header::{HeaderName, HeaderValue, AUTHORIZATION, USER_AGENT};
+///
+/// let mut key = HeaderValue::from_static("k-123");
+/// assert!(!is_credential(&HeaderName::from_static("x-api-key"), &key));
+/// key.set_sensitive(true);
+/// assert!(is_credential(&HeaderName::from_static("x-api-key"), &key));
+/// assert!(is_credential(&AUTHORIZATION, &HeaderValue::from_static("Bearer t")));
+/// assert!(!is_credential(&USER_AGENT, &HeaderValue::from_static("app/1")));
+/// ```
+#[must_use]
+pub fn is_credential(name: &HeaderName, value: &HeaderValue) -> bool {
+    value.is_sensitive() || [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION].contains(name)
+}
+
 fn same_origin(a: &Uri, b: &Uri) -> bool {
     let default_port = match (a.scheme(), b.scheme()) {
         (Some(x), Some(y)) if x == y && *x == Scheme::HTTP => 80,
