@@ -54,7 +54,9 @@ where
 {
     type Response = Response<R>;
     type Error = BoxError;
-    type Future = HopFuture<S::Future, Oneshot<RateLimit<S>, Request<Body>>>;
+    // NOTE: a paced hop is boxed: it holds a whole request and a transport, and inline it
+    // would grow the future of every request, hop or not, that the stack moves around.
+    type Future = HopFuture<S::Future, Pin<Box<Oneshot<RateLimit<S>, Request<Body>>>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)
@@ -79,7 +81,7 @@ where
         self.recorder.redirect();
         match &self.limited {
             Some(limited) if hop.is_same_origin() => HopFuture::Paced {
-                future: RateLimit::clone(limited).oneshot(req),
+                future: Box::pin(RateLimit::clone(limited).oneshot(req)),
             },
             _ => HopFuture::Direct {
                 future: self.inner.call(req),

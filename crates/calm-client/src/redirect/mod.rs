@@ -1,10 +1,15 @@
 //! Redirects: followed as one request, every hop marked.
 //!
-//! [`FollowRedirectLayer`] follows redirects with tower-http's
+//! [`FollowRedirectLayer`] follows redirects with the rules of tower-http's
 //! [`FollowRedirect`](tower_http::follow_redirect::FollowRedirect) and calm's
-//! [`RedirectPolicy`]: at most `max` redirects in a row, and from the first hop that leaves
-//! the origin on, `Authorization`, `Cookie`, `Proxy-Authorization` and every header marked
-//! sensitive are dropped (for the rest of the chain, not only that hop).
+//! [`RedirectPolicy`]: at most `max` redirects in a row; a `303`, or a `POST` answered `301`
+//! or `302`, is followed with a `GET` and no body; a request whose body is not empty is not
+//! sent again by a `307` or `308`; and from the first hop that leaves the origin on,
+//! `Authorization`, `Cookie`, `Proxy-Authorization` and every header marked sensitive are
+//! dropped (for the rest of the chain, not only that hop). It is calm's own [`FollowRedirect`]
+//! rather than tower-http's, so that a request that is not redirected costs little: it
+//! keeps the request's head, and clones the inner service only for a hop. (For tower-http's
+//! follower, [`RedirectPolicy`] is its policy.)
 //!
 //! Every follow-up request carries a [`RedirectHop`] in its extensions (which hop, and whether
 //! it goes to the original request's origin), so a layer *below* the redirect follower can
@@ -54,8 +59,10 @@
 //! # }
 //! ```
 
+mod follow;
 mod policy;
 
+pub use self::follow::{FollowRedirect, ResponseFuture as FollowRedirectFuture};
 pub use self::policy::{is_credential, RedirectPolicy};
 
 use std::fmt;
@@ -107,11 +114,7 @@ impl RedirectHop {
     }
 }
 
-/// The redirect follower of a `FollowRedirectLayer`: tower-http's, over [`MarkHops`].
-pub type FollowRedirect<S> =
-    tower_http::follow_redirect::FollowRedirect<MarkHops<S>, RedirectPolicy>;
-
-/// Follows redirects with calm's [`RedirectPolicy`]; see the [module docs](self).
+/// Follows redirects with the rules of calm's [`RedirectPolicy`]; see the [module docs](self).
 ///
 /// The request body type must be `Default` (what a `303 See Other` sends) and the inner
 /// service `Clone` (each hop is sent through a clone).
@@ -141,14 +144,11 @@ impl FollowRedirectLayer {
     }
 }
 
-impl<S> Layer<S> for FollowRedirectLayer {
+impl<S: Clone> Layer<S> for FollowRedirectLayer {
     type Service = FollowRedirect<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        tower_http::follow_redirect::FollowRedirect::with_policy(
-            MarkHops { inner },
-            RedirectPolicy::new(self.max),
-        )
+        FollowRedirect::new(inner, self.max)
     }
 }
 

@@ -118,7 +118,7 @@ pub fn is_credential(name: &HeaderName, value: &HeaderValue) -> bool {
     value.is_sensitive() || [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION].contains(name)
 }
 
-fn same_origin(a: &Uri, b: &Uri) -> bool {
+pub(crate) fn same_origin(a: &Uri, b: &Uri) -> bool {
     let default_port = match (a.scheme(), b.scheme()) {
         (Some(x), Some(y)) if x == y && *x == Scheme::HTTP => 80,
         (Some(x), Some(y)) if x == y && *x == Scheme::HTTPS => 443,

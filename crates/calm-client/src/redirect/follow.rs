@@ -1,0 +1,283 @@
+//! [`FollowRedirect`]: calm's redirect follower, the service of a
+//! [`FollowRedirectLayer`](super::FollowRedirectLayer).
+//
+// NOTE: the rules are tower-http's `FollowRedirect` with calm's `RedirectPolicy` (method and
+// body changes, `Location` resolved with the `url` crate, at most `max` hops, credentials
+// dropped for good once a hop left the origin). It is our own so that a request that is not
+// redirected, nearly every one, pays for little: tower-http clones the inner service and the
+// policy into every call and puts a `RequestUri` into every response; here a call keeps only
+// the request's head (a body only when it is empty), and the service is cloned for a hop only.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, TRANSFER_ENCODING};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use pin_project_lite::pin_project;
+use tower::util::Oneshot;
+use tower::BoxError;
+use tower_service::Service;
+
+use super::policy::same_origin;
+use super::{is_credential, MarkHops, RedirectHop};
+
+/// Follows redirects as one request; made by [`FollowRedirectLayer`](super::FollowRedirectLayer).
+///
+/// The request body type must be `Default` (what a `303 See Other` sends) and the inner
+/// service `Clone` (each hop is sent through a clone).
+pub struct FollowRedirect<S> {
+    inner: MarkHops<S>,
+    /// What each hop is sent through (a clone of it): shared, so a call clones nothing.
+    hops: Arc<MarkHops<S>>,
+    max: usize,
+}
+
+impl<S: Clone> FollowRedirect<S> {
+    pub(crate) fn new(inner: S, max: usize) -> Self {
+        FollowRedirect {
+            inner: MarkHops::new(inner.clone()),
+            hops: Arc::new(MarkHops::new(inner)),
+            max,
+        }
+    }
+}
+
+impl<S> FollowRedirect<S> {
+    /// The most redirects followed in a row.
+    #[must_use]
+    pub fn max_redirects(&self) -> usize {
+        self.max
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        self.inner.get_ref()
+    }
+}
+
+impl<S: Clone> Clone for FollowRedirect<S> {
+    fn clone(&self) -> Self {
+        FollowRedirect {
+            inner: self.inner.clone(),
+            hops: Arc::clone(&self.hops),
+            max: self.max,
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for FollowRedirect<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FollowRedirect")
+            .field("inner", &self.inner)
+            .field("max", &self.max)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B, R> Service<Request<B>> for FollowRedirect<S>
+where
+    S: Service<Request<B>, Response = Response<R>> + Clone,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Default,
+{
+    type Response = Response<R>;
+    type Error = BoxError;
+    type Future = ResponseFuture<MarkHops<S>, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let chain = (self.max > 0).then(|| Chain {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            headers: req.headers().clone(),
+            // NOTE: only an empty body can be sent again (as tower-http's default policy);
+            // a 303, or a POST moved by a 301 or 302, sends none anyway.
+            body: (req.body().size_hint().exact() == Some(0)).then(B::default),
+            left: self.max,
+            hop: 0,
+            origin: None,
+            left_origin: false,
+            hops: Arc::clone(&self.hops),
+        });
+        ResponseFuture {
+            state: State::First {
+                future: self.inner.call(req),
+            },
+            chain,
+        }
+    }
+}
+
+/// What a request keeps to follow a redirect; `M` is the service each hop goes through.
+struct Chain<M, B> {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+    /// The body a hop sends; `None` when the request's own could not be sent again.
+    body: Option<B>,
+    /// Redirects still allowed.
+    left: usize,
+    hop: u32,
+    /// The original request's URI, kept from the first redirect on.
+    origin: Option<Uri>,
+    left_origin: bool,
+    hops: Arc<M>,
+}
+
+impl<M, B: Default> Chain<M, B> {
+    /// The request to send after `res`, if it is a redirect this chain follows.
+    fn next<R>(&mut self, res: &Response<R>) -> Option<Request<B>> {
+        match res.status() {
+            // NOTE: user agents may change a POST to a GET (RFC 9110, 15.4.2 and 15.4.3).
+            StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND if self.method == Method::POST => {
+                self.method = Method::GET;
+                self.body = Some(B::default());
+                drop_payload_headers(&mut self.headers);
+            }
+            StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND => {}
+            StatusCode::SEE_OTHER => {
+                if self.method != Method::HEAD {
+                    self.method = Method::GET;
+                }
+                self.body = Some(B::default());
+                drop_payload_headers(&mut self.headers);
+            }
+            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => {}
+            _ => return None,
+        }
+        let body = self.body.take()?;
+        let location = res.headers().get(LOCATION)?.to_str().ok()?;
+        let location = resolve(location, &self.uri)?;
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        self.hop += 1;
+        let origin = self.origin.get_or_insert_with(|| self.uri.clone());
+        let same_origin_as_first = same_origin(origin, &location);
+        self.left_origin |= !same_origin(&self.uri, &location);
+        self.uri = location;
+        self.body = Some(B::default());
+
+        let mut req = Request::new(body);
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.version_mut() = self.version;
+        *req.headers_mut() = self.headers.clone();
+        req.extensions_mut().insert(RedirectHop {
+            hop: self.hop,
+            same_origin: same_origin_as_first,
+            left_origin: self.left_origin,
+        });
+        if self.left_origin {
+            // NOTE: for the rest of the chain, a hop back to the origin included.
+            let headers = req.headers_mut();
+            let credentials: Vec<_> = headers
+                .iter()
+                .filter(|(name, value)| is_credential(name, value))
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in credentials {
+                headers.remove(name);
+            }
+        }
+        Some(req)
+    }
+}
+
+fn drop_payload_headers(headers: &mut HeaderMap) {
+    for name in [
+        CONTENT_TYPE,
+        CONTENT_LENGTH,
+        CONTENT_ENCODING,
+        TRANSFER_ENCODING,
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// `location` resolved against `base` (RFC 3986 reference resolution).
+fn resolve(location: &str, base: &Uri) -> Option<Uri> {
+    let base = url::Url::parse(&base.to_string()).ok()?;
+    let resolved = base.join(location).ok()?;
+    Uri::try_from(String::from(resolved)).ok()
+}
+
+pin_project! {
+    /// The future of [`FollowRedirect`]; `M` is the service each request goes through.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResponseFuture<M, B>
+    where
+        M: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<M, B>,
+        chain: Option<Chain<M, B>>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<M, B>
+    where
+        M: Service<Request<B>>,
+    {
+        First {
+            #[pin]
+            future: M::Future,
+        },
+        // NOTE: boxed: only a redirect gets here, and inline it would grow every request's
+        // future by a whole request and a service.
+        Hop {
+            future: Pin<Box<Oneshot<M, Request<B>>>>,
+        },
+    }
+}
+
+impl<M, B, R> Future for ResponseFuture<M, B>
+where
+    M: Service<Request<B>, Response = Response<R>, Error = BoxError> + Clone,
+    B: Default,
+{
+    type Output = Result<Response<R>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            let res = match this.state.as_mut().project() {
+                StateProj::First { future } => ready!(future.poll(cx))?,
+                StateProj::Hop { future } => ready!(future.as_mut().poll(cx))?,
+            };
+            let Some(chain) = this.chain.as_mut() else {
+                return Poll::Ready(Ok(res));
+            };
+            let Some(req) = chain.next(&res) else {
+                return Poll::Ready(Ok(res));
+            };
+            let service = M::clone(&chain.hops);
+            this.state.set(State::Hop {
+                future: Box::pin(Oneshot::new(service, req)),
+            });
+        }
+    }
+}
+
+impl<M, B> fmt::Debug for ResponseFuture<M, B>
+where
+    M: Service<Request<B>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hop = self.chain.as_ref().map_or(0, |chain| chain.hop);
+        f.debug_struct("ResponseFuture")
+            .field("hop", &hop)
+            .finish_non_exhaustive()
+    }
+}
