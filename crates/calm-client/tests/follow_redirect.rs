@@ -244,3 +244,32 @@ async fn credentials_never_follow_a_request_once_it_left_its_origin() {
     assert!(back.is_same_origin() && back.has_left_origin());
     assert_eq!(back.hop(), 2);
 }
+
+#[tokio::test]
+async fn a_hop_goes_through_the_service_that_sent_the_request() {
+    // NOTE: the count lives in this clone of the service only, as in a scripted test double.
+    let mut calls = 0;
+    let svc = service_fn(move |_req: Request<String>| {
+        calls += 1;
+        let first = calls == 1;
+        async move {
+            let mut res = Response::new(String::new());
+            if first {
+                *res.status_mut() = StatusCode::FOUND;
+                res.headers_mut()
+                    .insert(LOCATION, HeaderValue::from_static("/next"));
+            }
+            Ok::<_, std::convert::Infallible>(res)
+        }
+    });
+    let res = FollowRedirectLayer::new(10)
+        .layer(svc)
+        .oneshot(
+            Request::get("http://api.test/")
+                .body(String::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the hop saw the first call");
+}

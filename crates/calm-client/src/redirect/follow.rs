@@ -4,14 +4,14 @@
 // NOTE: the rules are tower-http's `FollowRedirect` with calm's `RedirectPolicy` (method and
 // body changes, `Location` resolved with the `url` crate, at most `max` hops, credentials
 // dropped for good once a hop left the origin). It is our own so that a request that is not
-// redirected, nearly every one, pays for little: tower-http clones the inner service and the
-// policy into every call and puts a `RequestUri` into every response; here a call keeps only
-// the request's head (a body only when it is empty), and the service is cloned for a hop only.
+// redirected, nearly every one, pays for less: tower-http also clones its policy into every
+// call, keeps a hop's future inline in every request's, and puts a `RequestUri` into every
+// response. As tower-http's, hops go through the very service that sent the request (a clone
+// of it per hop), so a service that keeps state between calls sees them in order.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, TRANSFER_ENCODING};
@@ -28,18 +28,16 @@ use super::{is_credential, MarkHops, RedirectHop};
 ///
 /// The request body type must be `Default` (what a `303 See Other` sends) and the inner
 /// service `Clone` (each hop is sent through a clone).
+#[derive(Clone)]
 pub struct FollowRedirect<S> {
     inner: MarkHops<S>,
-    /// What each hop is sent through (a clone of it): shared, so a call clones nothing.
-    hops: Arc<MarkHops<S>>,
     max: usize,
 }
 
-impl<S: Clone> FollowRedirect<S> {
+impl<S> FollowRedirect<S> {
     pub(crate) fn new(inner: S, max: usize) -> Self {
         FollowRedirect {
-            inner: MarkHops::new(inner.clone()),
-            hops: Arc::new(MarkHops::new(inner)),
+            inner: MarkHops::new(inner),
             max,
         }
     }
@@ -55,16 +53,6 @@ impl<S> FollowRedirect<S> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         self.inner.get_ref()
-    }
-}
-
-impl<S: Clone> Clone for FollowRedirect<S> {
-    fn clone(&self) -> Self {
-        FollowRedirect {
-            inner: self.inner.clone(),
-            hops: Arc::clone(&self.hops),
-            max: self.max,
-        }
     }
 }
 
@@ -92,25 +80,40 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let chain = (self.max > 0).then(|| Chain {
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            version: req.version(),
-            headers: req.headers().clone(),
-            // NOTE: only an empty body can be sent again (as tower-http's default policy);
-            // a 303, or a POST moved by a 301 or 302, sends none anyway.
-            body: (req.body().size_hint().exact() == Some(0)).then(B::default),
-            left: self.max,
-            hop: 0,
-            origin: None,
-            left_origin: false,
-            hops: Arc::clone(&self.hops),
-        });
+        if self.max == 0 {
+            return ResponseFuture {
+                state: State::First {
+                    future: self.inner.call(req),
+                },
+                chain: None,
+            };
+        }
+        let method = req.method().clone();
+        let uri = req.uri().clone();
+        let version = req.version();
+        let headers = req.headers().clone();
+        // NOTE: only an empty body can be sent again (as tower-http's default policy); a 303,
+        // or a POST moved by a 301 or 302, sends none anyway.
+        let body = (req.body().size_hint().exact() == Some(0)).then(B::default);
+        // NOTE: the ready service sends the request, then moves into the future, where each
+        // hop goes through a clone of it; the clone left behind is not ready yet.
+        let clone = self.inner.clone();
+        let mut service = std::mem::replace(&mut self.inner, clone);
+        let future = service.call(req);
         ResponseFuture {
-            state: State::First {
-                future: self.inner.call(req),
-            },
-            chain,
+            state: State::First { future },
+            chain: Some(Chain {
+                method,
+                uri,
+                version,
+                headers,
+                body,
+                left: self.max,
+                hop: 0,
+                origin: None,
+                left_origin: false,
+                service,
+            }),
         }
     }
 }
@@ -129,7 +132,7 @@ struct Chain<M, B> {
     /// The original request's URI, kept from the first redirect on.
     origin: Option<Uri>,
     left_origin: bool,
-    hops: Arc<M>,
+    service: M,
 }
 
 impl<M, B: Default> Chain<M, B> {
@@ -262,7 +265,7 @@ where
             let Some(req) = chain.next(&res) else {
                 return Poll::Ready(Ok(res));
             };
-            let service = M::clone(&chain.hops);
+            let service = chain.service.clone();
             this.state.set(State::Hop {
                 future: Box::pin(Oneshot::new(service, req)),
             });
