@@ -12,6 +12,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::RootCertStore;
 use std::sync::Arc;
 use std::time::Duration;
+use tower::util::Either;
 use tower::BoxError;
 use tower_http::follow_redirect::FollowRedirect;
 
@@ -363,7 +364,11 @@ impl TransportBuilder {
         let hyper = Hyper::new(client, proxies.clone());
         Ok(Transport::from_parts(
             decompress(
-                FollowRedirect::with_policy(hyper, policy),
+                if settings.max_redirects == 0 {
+                    Either::Right(hyper)
+                } else {
+                    Either::Left(FollowRedirect::with_policy(hyper, policy))
+                },
                 settings.decompression,
             ),
             settings,

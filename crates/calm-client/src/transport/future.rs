@@ -14,6 +14,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use tower::util::future::EitherResponseFuture;
 use tower::BoxError;
 
 pin_project! {
@@ -33,7 +34,10 @@ pin_project! {
     }
 }
 
-type Redirecting<B> = tower_http::follow_redirect::ResponseFuture<Hyper<B>, B, Redirects>;
+type Redirecting<B> = EitherResponseFuture<
+    tower_http::follow_redirect::ResponseFuture<Hyper<B>, B, Redirects>,
+    HyperFuture,
+>;
 
 impl<B> ResponseFuture<B>
 where

@@ -15,6 +15,7 @@ use hyper_util::client::legacy::Client;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use tower::util::Either;
 use tower::BoxError;
 use tower_http::follow_redirect::FollowRedirect;
 use tower_service::Service;
@@ -22,7 +23,10 @@ use tower_service::Service;
 pub(crate) type Connector = HttpsConnector<ProxyConnector>;
 
 /// The stack inside a [`Transport`]: decompression over redirects over hyper-util.
-pub(crate) type Inner<B> = Decompress<FollowRedirect<Hyper<B>, Redirects>>;
+// NOTE: without redirects to follow (`max_redirects(0)`, as `calm::Client` builds it: it
+// follows them itself), hyper-util's client is called straight, with no follower's copy of
+// every request.
+pub(crate) type Inner<B> = Decompress<Either<FollowRedirect<Hyper<B>, Redirects>, Hyper<B>>>;
 
 /// calm's default transport: hyper-util's pooled client over rustls, following redirects;
 /// see the [module docs](super).
