@@ -337,12 +337,6 @@ impl ClientBuilder {
             .layer(FollowRedirectLayer::new(self.max_redirects.unwrap_or(10)))
             .service(hops);
 
-        if std::env::var_os("CALM_SIZES").is_some() {
-            let mut probe = stack.clone();
-            eprintln!("stack service {} bytes", std::mem::size_of_val(&probe));
-            let f = probe.call(Request::new(Body::empty()));
-            eprintln!("stack future {} bytes", std::mem::size_of_val(&f));
-        }
         Ok(Client {
             shared: Arc::new(Shared {
                 stack: Stack::new(stack),

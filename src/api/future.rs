@@ -1,6 +1,7 @@
 //! The future a [`Client`](super::Client) returns.
 
-use super::{Shared, Stack};
+use super::stack::Sending;
+use super::Shared;
 use crate::error::{sources, TimedOut};
 use crate::request::RequestTimeout;
 use crate::Body;
@@ -13,10 +14,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
-use tower::{BoxError, Service};
+use tower::BoxError;
 
 type Outcome = Result<Response<Body>, BoxError>;
 
@@ -50,22 +51,12 @@ impl AttemptCount {
     }
 }
 
-// NOTE: `Ready` holds the request by value; boxing it would cost an allocation per request to
-// shrink a future that is moved only a few times.
-#[allow(clippy::large_enum_variant)]
 enum State {
     Refused(Option<BoxError>),
-    /// Waiting for this request's copy of the stack to be ready (its place in the rate
-    /// limiter, an in-flight slot).
-    Ready {
-        stack: Stack,
-        request: Option<Request<Body>>,
-        shared: Arc<Shared>,
-        /// When the request's time limit runs out, if it has one.
-        ends: Option<Instant>,
-    },
-    Called {
-        future: <Stack as Service<Request<Body>>>::Future,
+    /// Going through this request's copy of the stack: its readiness (a place in the rate
+    /// limiter, an in-flight slot), then the call.
+    Sending {
+        future: Sending,
         shared: Arc<Shared>,
     },
     Done,
@@ -80,7 +71,7 @@ impl ResponseFuture {
         }
     }
 
-    pub(super) fn send(stack: Stack, mut request: Request<Body>, shared: Arc<Shared>) -> Self {
+    pub(super) fn send(mut request: Request<Body>, shared: Arc<Shared>) -> Self {
         let own = request.extensions().get::<RequestTimeout>().map(|t| t.0);
         let timeout = match (own, shared.timeout) {
             (Some(own), Some(client)) => Some(own.min(client)),
@@ -92,13 +83,9 @@ impl ResponseFuture {
         if let Some(attempts) = &attempts {
             request.extensions_mut().insert(attempts.clone());
         }
+        let future = shared.stack.send(within_deadline(request, ends));
         ResponseFuture {
-            state: State::Ready {
-                stack,
-                request: Some(request),
-                shared,
-                ends,
-            },
+            state: State::Sending { future, shared },
             deadline: ends
                 .zip(timeout)
                 .map(|(at, after)| (Box::pin(tokio::time::sleep_until(at)), after)),
@@ -107,29 +94,10 @@ impl ResponseFuture {
     }
 
     fn poll_state(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
-        loop {
-            match &mut self.state {
-                State::Refused(error) => {
-                    return Poll::Ready(Err(error.take().unwrap_or_else(done)));
-                }
-                State::Ready {
-                    stack,
-                    request,
-                    shared,
-                    ends,
-                } => {
-                    if let Err(error) = ready!(stack.poll_ready(cx)) {
-                        return Poll::Ready(Err(error));
-                    }
-                    let request = within_deadline(request.take().ok_or_else(done)?, *ends);
-                    self.state = State::Called {
-                        future: stack.call(request),
-                        shared: Arc::clone(shared),
-                    };
-                }
-                State::Called { future, .. } => return future.as_mut().poll(cx),
-                State::Done => return Poll::Ready(Err(done())),
-            }
+        match &mut self.state {
+            State::Refused(error) => Poll::Ready(Err(error.take().unwrap_or_else(done))),
+            State::Sending { future, .. } => future.as_mut().poll(cx),
+            State::Done => Poll::Ready(Err(done())),
         }
     }
 }
@@ -223,7 +191,7 @@ impl Future for ResponseFuture {
             (outcome, _) => outcome,
         };
         match std::mem::replace(&mut this.state, State::Done) {
-            State::Ready { shared, .. } | State::Called { shared, .. } => {
+            State::Sending { shared, .. } => {
                 shared.recorder.finished(&outcome);
             }
             State::Refused(_) | State::Done => {}
@@ -236,8 +204,7 @@ impl fmt::Debug for ResponseFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {
             State::Refused(_) => "refused",
-            State::Ready { .. } => "waiting for the stack",
-            State::Called { .. } => "sending",
+            State::Sending { .. } => "sending",
             State::Done => "done",
         };
         f.debug_struct("ResponseFuture")

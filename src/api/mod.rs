@@ -3,6 +3,7 @@
 mod builder;
 mod future;
 mod hops;
+mod stack;
 mod transport_options;
 
 pub(crate) use builder::with_facade_predicates;
@@ -14,15 +15,12 @@ use crate::{Body, RequestBuilder};
 use calm_client::{BaseUrl, IntoBaseUrl, SharedClientLayer};
 use calm_ratelimit::{Limiter, Snapshot};
 use http::{Method, Request, Response};
+use stack::Stack;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Service};
-
-/// Everything below the session and the request's timeout: Retry → RateLimit → … → transport.
-type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
 
 /// One API, one shared, retrying, paced service: clone it freely.
 ///
@@ -235,9 +233,7 @@ where
                 return ResponseFuture::refused(refused.into());
             }
         }
-        // NOTE: each request drives the readiness of its own copy of the stack, so a place in
-        // the rate limiter belongs to one request and is given back if it is dropped.
-        ResponseFuture::send(shared.stack.clone(), request, Arc::clone(shared))
+        ResponseFuture::send(request, Arc::clone(shared))
     }
 }
 
