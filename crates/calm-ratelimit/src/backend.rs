@@ -617,10 +617,19 @@ impl Backend for InProcess {
     fn reserve(&self, deadline: Option<Instant>, waker: &Waker) -> Result<Ticket, Instant> {
         let mut wake = Vec::new();
         let (mut st, n) = self.lock();
-        let head = st.queue.front().map(|e| e.id);
-        st.settle(n, &mut wake);
-        st.wake_new_head(head, n, &mut wake);
-        st.replay_all(n);
+        if st.queue.is_empty() {
+            // NOTE: the common case, nobody queued: nothing to settle, wake or replay; the
+            // lanes' tails are their bases, as `settle` and `replay_all` would leave them.
+            st.stale = 0;
+            for lane in st.lanes.iter_mut() {
+                lane.tail = lane.base;
+            }
+        } else {
+            let head = st.queue.front().map(|e| e.id);
+            st.settle(n, &mut wake);
+            st.wake_new_head(head, n, &mut wake);
+            st.replay_all(n);
+        }
         let at = st.earliest(n);
         let result = if at <= n {
             // NOTE: a ticket behind a queued one is never due at once (the queue's last
