@@ -16,7 +16,8 @@
 //!   or 429 for the original request's (see [`redirect`](crate::redirect)); set
 //!   [`max_redirects(0)`](TransportBuilder::max_redirects) and use
 //!   [`FollowRedirectLayer`](crate::redirect::FollowRedirectLayer) higher in the stack when
-//!   each hop must pass through other layers (calm's `Client` does, so hops are paced);
+//!   each hop must pass through other layers (calm's `Client` does, so hops are paced); with
+//!   `max_redirects(0)` no follower is built at all;
 //! - response bodies decoded (gzip, brotli, zstd, deflate) by tower-http's
 //!   [`Decompression`][decompression], with `Accept-Encoding` sent (see
 //!   [Decompression](#decompression));
