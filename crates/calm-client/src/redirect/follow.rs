@@ -41,9 +41,7 @@ impl<S> FollowRedirect<S> {
             max,
         }
     }
-}
 
-impl<S> FollowRedirect<S> {
     /// The most redirects followed in a row.
     #[must_use]
     pub fn max_redirects(&self) -> usize {
