@@ -109,6 +109,11 @@ impl ClientBuilder {
     }
 
     /// Adds a header sent with every request that does not set it itself.
+    ///
+    /// Default headers are added last, to each hop as it goes to the transport (see the
+    /// [order](Client#order) of the layers): after a redirect to another origin, the default
+    /// credentials (`Authorization`, `Cookie`, `Proxy-Authorization` and values marked
+    /// sensitive) are not added, for the rest of that request.
     pub fn default_header<K, V>(self, name: K, value: V) -> Self
     where
         K: TryInto<HeaderName>,
