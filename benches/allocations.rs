@@ -20,7 +20,7 @@ use calls::Config;
 
 fn main() {
     let config = Config::from_args();
-    let rt = Config::runtime();
+    let rt = calls::runtime();
     println!(
         "{:<12} {:>12} {:>12} {:>8}",
         "variant", "allocs/call", "bytes/call", "held"

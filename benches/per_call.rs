@@ -36,7 +36,7 @@ fn measured_calls(calls: &mut dyn FnMut()) {
 
 fn main() {
     let config = Config::from_args();
-    let rt = Config::runtime();
+    let rt = calls::runtime();
     println!("{:<12} {:>10}", "variant", "ns/call");
     for variant in &config.variants {
         let mut nanos = 0;

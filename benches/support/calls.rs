@@ -218,12 +218,12 @@ impl Config {
         }
         config
     }
+}
 
-    /// A current-thread runtime with time, on which every call runs.
-    pub(crate) fn runtime() -> Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime")
-    }
+/// A current-thread runtime with time, on which every call runs.
+pub(crate) fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
 }

@@ -2,10 +2,11 @@
 
 use crate::stats::Recorder;
 use crate::Body;
-use calm_client::redirect::{is_credential, RedirectHop};
+use calm_client::redirect::RedirectHop;
+use calm_client::shared::add_default_headers;
 use calm_ratelimit::hints::OtherOrigin;
 use calm_ratelimit::RateLimit;
-use http::header::{HeaderMap, MaxSizeReached};
+use http::header::HeaderMap;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -67,7 +68,7 @@ where
         // NOTE: once a request left its origin, the policy keeps credentials from every later
         // hop, so no default credential may be added back here either.
         let credentials = hop.is_none_or(|hop| !hop.has_left_origin());
-        if let Err(error) = add_defaults(req.headers_mut(), &self.defaults, credentials) {
+        if let Err(error) = add_default_headers(req.headers_mut(), &self.defaults, credentials) {
             return HopFuture::Failed {
                 error: Some(error.into()),
             };
@@ -89,31 +90,6 @@ where
             },
         }
     }
-}
-
-/// Adds the defaults a request does not set itself; without `credentials`, only those that
-/// are not credentials ([`is_credential`]).
-fn add_defaults(
-    headers: &mut HeaderMap,
-    defaults: &HeaderMap,
-    credentials: bool,
-) -> Result<(), MaxSizeReached> {
-    if headers.is_empty() && credentials {
-        // NOTE: cloning copies the whole table at once instead of hashing each name again.
-        headers.clone_from(defaults);
-        return Ok(());
-    }
-    for name in defaults.keys() {
-        if headers.contains_key(name) {
-            continue;
-        }
-        for value in defaults.get_all(name) {
-            if credentials || !is_credential(name, value) {
-                headers.try_append(name.clone(), value.clone())?;
-            }
-        }
-    }
-    Ok(())
 }
 
 pin_project! {

@@ -60,6 +60,10 @@ fn backend(
     (svc, seen)
 }
 
+fn get(uri: &str) -> Request<String> {
+    Request::get(uri).body(String::new()).unwrap()
+}
+
 fn post(uri: &str, body: &str) -> Request<String> {
     Request::post(uri)
         .header(CONTENT_TYPE, "text/plain")
@@ -170,11 +174,7 @@ async fn at_most_max_redirects_are_followed_and_zero_follows_none() {
     let (svc, seen) = backend(|_| (302, Some("/loop")));
     let res = FollowRedirectLayer::new(3)
         .layer(svc.clone())
-        .oneshot(
-            Request::get("http://api.test/loop")
-                .body(String::new())
-                .unwrap(),
-        )
+        .oneshot(get("http://api.test/loop"))
         .await
         .unwrap();
     assert_eq!(res.status(), 302);
@@ -183,11 +183,7 @@ async fn at_most_max_redirects_are_followed_and_zero_follows_none() {
     seen.lock().unwrap().clear();
     let res = FollowRedirectLayer::new(0)
         .layer(svc)
-        .oneshot(
-            Request::get("http://api.test/loop")
-                .body(String::new())
-                .unwrap(),
-        )
+        .oneshot(get("http://api.test/loop"))
         .await
         .unwrap();
     assert_eq!(res.status(), 302);
@@ -199,11 +195,7 @@ async fn a_redirect_without_a_usable_location_comes_back_as_it_is() {
     let (svc, seen) = backend(|_| (302, None));
     let res = FollowRedirectLayer::new(10)
         .layer(svc)
-        .oneshot(
-            Request::get("http://api.test/x")
-                .body(String::new())
-                .unwrap(),
-        )
+        .oneshot(get("http://api.test/x"))
         .await
         .unwrap();
     assert_eq!(res.status(), 302);
@@ -264,11 +256,7 @@ async fn a_hop_goes_through_the_service_that_sent_the_request() {
     });
     let res = FollowRedirectLayer::new(10)
         .layer(svc)
-        .oneshot(
-            Request::get("http://api.test/")
-                .body(String::new())
-                .unwrap(),
-        )
+        .oneshot(get("http://api.test/"))
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "the hop saw the first call");

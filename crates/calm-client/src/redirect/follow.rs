@@ -21,8 +21,8 @@ use tower::util::Oneshot;
 use tower::BoxError;
 use tower_service::Service;
 
-use super::policy::same_origin;
-use super::{is_credential, MarkHops, RedirectHop};
+use super::policy::{drop_credentials, same_origin};
+use super::{MarkHops, RedirectHop};
 
 /// Follows redirects as one request; made by [`FollowRedirectLayer`](super::FollowRedirectLayer).
 ///
@@ -180,15 +180,7 @@ impl<M, B: Default> Chain<M, B> {
         });
         if self.left_origin {
             // NOTE: for the rest of the chain, a hop back to the origin included.
-            let headers = req.headers_mut();
-            let credentials: Vec<_> = headers
-                .iter()
-                .filter(|(name, value)| is_credential(name, value))
-                .map(|(name, _)| name.clone())
-                .collect();
-            for name in credentials {
-                headers.remove(name);
-            }
+            drop_credentials(req.headers_mut());
         }
         Some(req)
     }

@@ -1,7 +1,9 @@
 //! [`RedirectPolicy`]: which redirects are followed, what each hop carries, and how hops are
 //! marked.
 
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION,
+};
 use http::uri::Scheme;
 use http::{Request, Uri};
 use tower_http::follow_redirect::policy::{Action, Attempt, Limited, Policy};
@@ -84,15 +86,7 @@ impl<B, E> Policy<B, E> for RedirectPolicy {
             });
         }
         if self.left_origin {
-            let headers = request.headers_mut();
-            let credentials: Vec<_> = headers
-                .iter()
-                .filter(|(name, value)| is_credential(name, value))
-                .map(|(name, _)| name.clone())
-                .collect();
-            for name in credentials {
-                headers.remove(name);
-            }
+            drop_credentials(request.headers_mut());
         }
     }
 }
@@ -116,6 +110,18 @@ impl<B, E> Policy<B, E> for RedirectPolicy {
 #[must_use]
 pub fn is_credential(name: &HeaderName, value: &HeaderValue) -> bool {
     value.is_sensitive() || [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION].contains(name)
+}
+
+/// Removes every [credential](is_credential) from `headers`.
+pub(crate) fn drop_credentials(headers: &mut HeaderMap) {
+    let credentials: Vec<_> = headers
+        .iter()
+        .filter(|(name, value)| is_credential(name, value))
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in credentials {
+        headers.remove(name);
+    }
 }
 
 pub(crate) fn same_origin(a: &Uri, b: &Uri) -> bool {

@@ -71,4 +71,4 @@ mod layer;
 mod service;
 
 pub use self::layer::{SharedClientBuilder, SharedClientLayer, DEFAULT_USER_AGENT};
-pub use self::service::SharedClient;
+pub use self::service::{add_default_headers, SharedClient};

@@ -1,4 +1,5 @@
 use super::future::ResponseFuture;
+use crate::redirect::is_credential;
 use crate::BaseUrl;
 use http::header::{HeaderMap, MaxSizeReached};
 use http::Request;
@@ -109,20 +110,52 @@ pub(crate) fn prepare<B>(
     req: &mut Request<B>,
 ) -> Result<(), BoxError> {
     *req.uri_mut() = base.resolve(req.uri())?;
-    add_defaults(req.headers_mut(), defaults)?;
+    add_default_headers(req.headers_mut(), defaults, true)?;
     Ok(())
 }
 
-/// Adds every default header whose name the request does not carry.
-fn add_defaults(headers: &mut HeaderMap, defaults: &HeaderMap) -> Result<(), MaxSizeReached> {
-    if headers.is_empty() {
+/// Adds to `headers` every one of `defaults` whose name they do not carry; without
+/// `credentials`, only those that are not [credentials](crate::redirect::is_credential) (what
+/// a request may still get once a redirect took it to another origin).
+///
+/// # Errors
+///
+/// [`MaxSizeReached`] when the headers would overflow; some defaults may have been added.
+///
+/// ```
+/// use calm_client::shared::add_default_headers;
+/// use http::header::{HeaderMap, HeaderValue, AUTHORIZATION, USER_AGENT};
+///
+/// let mut defaults = HeaderMap::new();
+/// defaults.insert(USER_AGENT, HeaderValue::from_static("app/1"));
+/// defaults.insert(AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+///
+/// let mut own = HeaderMap::new();
+/// own.insert(USER_AGENT, HeaderValue::from_static("mine/2"));
+/// add_default_headers(&mut own, &defaults, false)?;
+/// assert_eq!(own[USER_AGENT], "mine/2");
+/// assert!(own.get(AUTHORIZATION).is_none());
+///
+/// add_default_headers(&mut own, &defaults, true)?;
+/// assert_eq!(own[AUTHORIZATION], "Bearer t");
+/// # Ok::<(), http::header::MaxSizeReached>(())
+/// ```
+pub fn add_default_headers(
+    headers: &mut HeaderMap,
+    defaults: &HeaderMap,
+    credentials: bool,
+) -> Result<(), MaxSizeReached> {
+    if headers.is_empty() && credentials {
         // NOTE: cloning copies the whole table at once instead of hashing each name again.
         headers.clone_from(defaults);
         return Ok(());
     }
     for name in defaults.keys() {
-        if !headers.contains_key(name) {
-            for value in defaults.get_all(name) {
+        if headers.contains_key(name) {
+            continue;
+        }
+        for value in defaults.get_all(name) {
+            if credentials || !is_credential(name, value) {
                 headers.try_append(name.clone(), value.clone())?;
             }
         }
