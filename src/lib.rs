@@ -51,6 +51,45 @@
 //!   these encodings (zstd builds libzstd from C).
 //! - `redis`: `calm::redis` (the calm-ratelimit-redis crate), a [`Limiter`] whose quota and
 //!   pauses live in Redis, shared by every process that uses it. Needs Rust 1.88.
+//! - `metrics`: records what [`metrics`] lists through the `metrics` crate's facade, for any
+//!   exporter (Prometheus, OpenTelemetry, statsd).
+//!
+//! # Seeing what calm does
+//!
+//! **Spans** ([`tracing`]), after the OpenTelemetry HTTP client conventions: each request gets
+//! one INFO span `calm.request` for the logical request and, under it, one DEBUG span per
+//! attempt, named by the method (`GET`, `POST`, …) with `otel.kind = "client"`. Both carry
+//! `http.request.method`, `server.address`, `server.port`, `url.full`,
+//! `http.response.status_code` and `error.type`; an attempt that is a retry carries
+//! `http.request.resend_count` (1, 2, …), `calm.retry.reason`, `calm.retry.wait` (seconds)
+//! and `calm.retry.wait_source` (`backoff` / `retry-after`), and every attempt that waited for
+//! the rate limiter `calm.rate_limit.wait` (seconds). The request span ends with
+//! `calm.attempts` and, when a retry was wanted but not made, `calm.retry.stop`. The full table
+//! is in [`retry::trace`].
+//!
+//! **Events**, at levels chosen so that a default INFO subscriber shows what an operator must
+//! know and nothing else:
+//!
+//! | event | level | why that level |
+//! |---|---|---|
+//! | a server hint paused every caller (host, pause, header, value) | WARN | the API says the quota is spent: every request waits |
+//! | the shared retry budget is spent | WARN | retries are being shed across every clone |
+//! | Redis unreachable: the fallback is in force / Redis answers again | WARN / INFO | one quota for many processes is not shared meanwhile |
+//! | `max_wait` refusal (host, the wait it would have taken) | INFO | the caller asked for this bound and gets a typed error; a request was not sent |
+//! | a `Retry-After` above the cap, a retry past the deadline: the response comes back early | INFO | nothing broke, but the caller gets a failure a retry might have fixed |
+//! | retry scheduled (reason, wait, its source) | DEBUG | routine: the span tree shows it too |
+//! | a wait for the rate limiter of [`ratelimit::LOGGED_WAIT`] or more | DEBUG | pacing is the limiter doing its job |
+//! | a malformed quota or `Retry-After` hint, ignored | DEBUG | the server's mistake, handled |
+//!
+//! No field, message or `Debug` output ever holds a credential or a URL's userinfo, nor (unless
+//! [`ClientBuilder::trace_url_query`] says so) a query string: `url.full` shows it as `?***`.
+//!
+//! **Readable state**: `{:?}` of a [`Client`] shows its base URL, quotas, queue and pause;
+//! of a [`ratelimit::Snapshot`] and of [`Stats`], instants relative to the snapshot
+//! (`next_free: in 1.2s`, `paused: 29.8s left`) and durations to the millisecond.
+//!
+//! `examples/observe.rs` runs a scripted scenario with a `tracing-subscriber` and prints what
+//! it recorded.
 
 mod api;
 mod body;
@@ -59,6 +98,27 @@ mod request;
 mod response;
 mod shared_registry;
 mod stats;
+
+/// The metrics calm records, with the cargo feature `metrics`, through the
+/// [`metrics`](https://docs.rs/metrics) facade: install any recorder (a Prometheus exporter,
+/// an OpenTelemetry bridge) and they appear. Names follow OpenTelemetry's style.
+///
+/// | name | kind | unit | labels | recorded by |
+/// |---|---|---|---|---|
+/// | `http.client.request.duration` | histogram | seconds | `http.request.method`, `server.address`, `http.response.status_class` | the retry layer, once per logical request (waits, attempts and backoffs included) |
+/// | `http.client.active_requests` | gauge | requests | `http.request.method`, `server.address` | the retry layer |
+/// | `calm.http.client.attempts` | counter | attempts | `http.request.method`, `server.address` | the retry layer |
+/// | `calm.http.client.retries` | counter | retries | `server.address`, `calm.retry.reason` | the retry layer |
+/// | `calm.rate_limit.wait.duration` | histogram | seconds | `server.address` | the rate limiter, per request that got its place |
+/// | `calm.rate_limit.queued` | gauge | requests | `server.address` | the rate limiter |
+/// | `calm.rate_limit.refusals` | counter | requests | `server.address` | the rate limiter (`max_wait`) |
+/// | `calm.rate_limit.pauses` | counter | pauses | `server.address`, `calm.rate_limit.header` | the rate limiter (server hints) |
+///
+/// The details are in [`retry::metrics`] and [`ratelimit::metrics`].
+pub mod metrics {
+    pub use calm_ratelimit::metrics::names::*;
+    pub use calm_retry::metrics::names::*;
+}
 
 pub use api::{Client, ClientBuilder, ResponseFuture};
 pub use body::Body;

@@ -2,6 +2,7 @@
 
 use crate::retry::{RetryInfo, RetryReason};
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -21,9 +22,15 @@ use std::time::Duration;
 /// assert_eq!(stats.requests, 2);
 /// assert_eq!(stats.attempts, 2);
 /// assert_eq!(stats.retries(), 0);
+/// // `Debug` is for people: retries by reason, durations to the millisecond.
+/// assert_eq!(
+///     format!("{stats:?}"),
+///     "Stats { requests: 2, attempts: 2, retries: {}, responses_429: 0, errors: 0, \
+///      rate_limit_wait: 0ns, rate_limit_waits: 0, redirects: 0, server_pauses: 0 }",
+/// );
 /// # });
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
     /// Requests sent by callers (each counted once, however many attempts it took).
@@ -45,6 +52,41 @@ pub struct Stats {
     /// Times a server hint (`Retry-After`, quota headers) paused every caller of the rate
     /// limiter (zero without one).
     pub server_pauses: u64,
+}
+
+impl fmt::Debug for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let retries = DebugMap(&self.retries_by_reason);
+        let waited = to_millis(self.rate_limit_wait);
+        f.debug_struct("Stats")
+            .field("requests", &self.requests)
+            .field("attempts", &self.attempts)
+            .field("retries", &retries)
+            .field("responses_429", &self.responses_429)
+            .field("errors", &self.errors)
+            .field("rate_limit_wait", &waited)
+            .field("rate_limit_waits", &self.rate_limit_waits)
+            .field("redirects", &self.redirects)
+            .field("server_pauses", &self.server_pauses)
+            .finish()
+    }
+}
+
+/// `d` to the millisecond, so `Debug` shows `1.2s` rather than `1.199999871s`.
+pub(crate) fn to_millis(d: Duration) -> Duration {
+    let millis = d.as_micros().saturating_add(500) / 1000;
+    Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
+}
+
+/// Retries by reason as `{"status 503": 2, "connect error": 1}`.
+struct DebugMap<'a>(&'a [(RetryReason, u64)]);
+
+impl fmt::Debug for DebugMap<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(reason, n)| (reason.to_string(), n)))
+            .finish()
+    }
 }
 
 impl Stats {

@@ -78,6 +78,7 @@ pub struct ClientBuilder {
     timeout: Option<Duration>,
     max_in_flight: Option<usize>,
     max_redirects: Option<usize>,
+    trace_url_query: bool,
     pub(super) transport: TransportBuilder,
 }
 
@@ -99,6 +100,7 @@ impl ClientBuilder {
             timeout: None,
             max_in_flight: None,
             max_redirects: None,
+            trace_url_query: false,
             transport: Transport::builder(),
         }
     }
@@ -235,6 +237,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether the spans' `url.full` shows each request's query string. Off by default: a
+    /// query often carries an API key or a signature, so spans show it as `?***`. Userinfo is
+    /// never shown. See [Seeing what calm does](crate#seeing-what-calm-does).
+    pub fn trace_url_query(mut self, yes: bool) -> Self {
+        self.trace_url_query = yes;
+        self
+    }
+
     /// Trusts `der` (a DER-encoded certificate) as a root, in addition to the webpki roots.
     /// Used by [`build`](Self::build) only.
     pub fn add_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
@@ -295,8 +305,9 @@ impl ClientBuilder {
             ));
         }
         let retry = with_facade_predicates(self.retry);
-        let retry_layer =
-            RetryLayer::new(retry).map_err(|e| BuildError::new(BuildErrorKind::Retry, e))?;
+        let retry_layer = RetryLayer::new(retry)
+            .map_err(|e| BuildError::new(BuildErrorKind::Retry, e))?
+            .trace_url_query(self.trace_url_query);
 
         let limiter = self.limiter.or_else(|| {
             (!self.quotas.is_empty()).then(|| Limiter::with_quotas(self.quotas.iter().copied()))

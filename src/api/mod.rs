@@ -10,7 +10,7 @@ pub(crate) use builder::with_facade_predicates;
 pub use builder::ClientBuilder;
 pub use future::ResponseFuture;
 
-use crate::stats::{Recorder, Stats};
+use crate::stats::{to_millis, Recorder, Stats};
 use crate::{Body, RequestBuilder};
 use calm_client::{BaseUrl, IntoBaseUrl, SharedClientLayer};
 use calm_ratelimit::{Limiter, Snapshot};
@@ -238,10 +238,50 @@ where
 }
 
 impl fmt::Debug for Client {
+    /// The base URL and, with a rate limiter, its quotas, queue and pause now; no internals.
+    ///
+    /// ```
+    /// # use std::num::NonZeroU32;
+    /// # let api = tower::service_fn(|_r: http::Request<calm::Body>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(calm::Body::empty())) });
+    /// let client = calm::Client::builder("https://api.example.com/v1")
+    ///     .bearer_auth("secret")
+    ///     .rate_limit(calm::Quota::per_second(NonZeroU32::new(10).unwrap()))
+    ///     .build_with(api)
+    ///     .unwrap();
+    /// assert_eq!(
+    ///     format!("{client:?}"),
+    ///     r#"Client { base_url: "https://api.example.com/v1/", quotas: [10/s], queued: 0, paused: no, .. }"#,
+    /// );
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("base_url", &self.shared.session.base_url().as_str())
-            .field("limiter", &self.shared.limiter)
-            .finish_non_exhaustive()
+        let mut s = f.debug_struct("Client");
+        s.field("base_url", &self.shared.session.base_url().as_str());
+        match &self.shared.limiter {
+            None => s.field("rate_limit", &format_args!("none")),
+            Some(limiter) => {
+                let snapshot = limiter.snapshot();
+                s.field("quotas", &Quotas(limiter.quotas()))
+                    .field("queued", &snapshot.queued);
+                match snapshot.paused_for() {
+                    Some(left) => s.field("paused", &format_args!("{:?} left", to_millis(left))),
+                    None => s.field("paused", &format_args!("no")),
+                }
+            }
+        };
+        s.finish_non_exhaustive()
+    }
+}
+
+/// Quotas as `[10/s, 5000/h]`.
+struct Quotas<'a>(&'a [calm_ratelimit::Quota]);
+
+impl fmt::Debug for Quotas<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_list();
+        for quota in self.0 {
+            list.entry(&format_args!("{quota}"));
+        }
+        list.finish()
     }
 }

@@ -9,6 +9,7 @@ use calm_client::error::{ResolveError, ResolveErrorKind};
 use calm_client::transport::TransportError;
 use calm_ratelimit::error::{MaxWaitExceeded, Unavailable};
 use calm_retry::error::RetryError;
+use calm_retry::trace::UrlFull;
 use calm_retry::RetryInfo;
 use http::{Method, StatusCode, Uri};
 use tokio::time::Instant;
@@ -462,7 +463,7 @@ impl fmt::Display for Error {
         let inner = &*self.inner;
         if let Some(request) = &inner.request {
             match &request.url {
-                Ok(url) => write!(f, "{} {}: ", request.method, Redacted(url))?,
+                Ok(url) => write!(f, "{} {}: ", request.method, redacted(url))?,
                 Err(path) => write!(f, "{} {path}: ", request.method)?,
             }
         }
@@ -534,7 +535,7 @@ impl fmt::Debug for Error {
         if let Some(request) = &inner.request {
             s.field("method", &request.method);
             match &request.url {
-                Ok(url) => s.field("url", &format_args!("{}", Redacted(url))),
+                Ok(url) => s.field("url", &format_args!("{}", redacted(url))),
                 Err(path) => s.field("url", path),
             };
         }
@@ -568,25 +569,11 @@ impl fmt::Display for Innermost<'_> {
     }
 }
 
-/// A URL with its query hidden.
-struct Redacted<'a>(&'a Uri);
-
-impl fmt::Display for Redacted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let uri = self.0;
-        if let Some(scheme) = uri.scheme_str() {
-            write!(f, "{scheme}://")?;
-        }
-        if let Some(authority) = uri.authority() {
-            // NOTE: calm refuses userinfo in request URLs; hide it anyway if one got here.
-            let shown = authority.as_str().rsplit('@').next().unwrap_or("");
-            f.write_str(shown)?;
-        }
-        f.write_str(uri.path())?;
-        if uri.query().is_some() {
-            f.write_str("?***")?;
-        }
-        Ok(())
+/// A URL as errors show it: no userinfo, its query hidden.
+fn redacted(uri: &Uri) -> UrlFull<'_> {
+    UrlFull {
+        uri,
+        full_url: false,
     }
 }
 
@@ -652,7 +639,7 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(
-            Redacted(&uri).to_string(),
+            redacted(&uri).to_string(),
             "https://api.example.com/v1/items?***"
         );
     }

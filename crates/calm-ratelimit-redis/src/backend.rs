@@ -542,6 +542,10 @@ impl RedisBackend {
 }
 
 impl Backend for RedisBackend {
+    fn quotas(&self) -> &[Quota] {
+        &self.inner.quotas
+    }
+
     fn reserve(&self, deadline: Option<Instant>, waker: &Waker) -> Result<Ticket, Instant> {
         let inner = &self.inner;
         let now = Instant::now();

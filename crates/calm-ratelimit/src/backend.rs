@@ -167,6 +167,11 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
 
     /// What a dashboard needs to know, as of the backend's clock.
     fn state(&self) -> BackendState;
+
+    /// The quotas the backend enforces, for `Debug` output and dashboards (none by default).
+    fn quotas(&self) -> &[Quota] {
+        &[]
+    }
 }
 /// A reserved place: an id that only its backend interprets, and the instant of the place
 /// when the backend knew it at once.
@@ -614,6 +619,10 @@ fn wake_all(wake: Vec<Waker>) {
 }
 
 impl Backend for InProcess {
+    fn quotas(&self) -> &[Quota] {
+        &self.quotas
+    }
+
     fn reserve(&self, deadline: Option<Instant>, waker: &Waker) -> Result<Ticket, Instant> {
         let mut wake = Vec::new();
         let (mut st, n) = self.lock();

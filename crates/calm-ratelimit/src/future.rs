@@ -7,17 +7,26 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use http::header::HOST;
 use http::uri::Authority;
 use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::error::{BoxError, Denied};
+use crate::error::{BoxError, Denied, MaxWaitExceeded};
 use crate::hints::OtherOrigin;
 use crate::hints::WallClock;
 use crate::limiter::{Bound, Waiter};
+use crate::metrics::{Address, Queued};
 use crate::Limiter;
+
+/// A wait for the rate limiter this long or longer is logged at DEBUG ("waited for the rate
+/// limiter"). Every wait, however short, is recorded on the current span as
+/// `calm.rate_limit.wait` (seconds) when that span declares the field, as the attempt spans of
+/// `calm-retry` do.
+pub const LOGGED_WAIT: Duration = Duration::from_millis(100);
 
 pin_project! {
     /// The response of the inner service, whose quota hints are read on the way out; or the
@@ -67,6 +76,9 @@ pub(crate) struct Waiting<S, Req> {
     /// True while a place is held; false while waiting for the inner service's readiness,
     /// after a place came and found it not ready.
     holding: bool,
+    /// When the request asked for its place.
+    asked: Instant,
+    queued: Queued,
 }
 
 impl<S, Req> Waiting<S, Req> {
@@ -77,6 +89,8 @@ impl<S, Req> Waiting<S, Req> {
         limiter: Limiter,
         bound: Option<Bound>,
         observer: Option<Observer>,
+        asked: Instant,
+        queued: Queued,
     ) -> Box<Self> {
         Box::new(Waiting {
             waiter,
@@ -86,6 +100,8 @@ impl<S, Req> Waiting<S, Req> {
             bound,
             observer,
             holding: true,
+            asked,
+            queued,
         })
     }
 }
@@ -193,11 +209,18 @@ where
                     let Some(w) = waiting.as_mut() else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    ready!(w.poll_place(cx))?;
+                    if let Err(error) = ready!(w.poll_place(cx)) {
+                        if let Some(refused) = error.downcast_ref::<MaxWaitExceeded>() {
+                            let host = w.observer.as_ref().map_or(&Host::Unknown, |o| &o.host);
+                            log_max_wait(refused, host, w.queued.address());
+                        }
+                        return Poll::Ready(Err(error));
+                    }
                     let Some(w) = waiting.take() else {
                         panic!("ResponseFuture polled after completion");
                     };
                     let mut w = *w;
+                    record_wait(w.asked.elapsed(), w.queued.address());
                     let Some(req) = w.req.take() else {
                         panic!("ResponseFuture polled after completion");
                     };
@@ -214,6 +237,43 @@ where
             }
         }
     }
+}
+
+/// Records a request's wait for its place: on the current span, in the metrics, and at DEBUG
+/// when it reaches [`LOGGED_WAIT`].
+fn record_wait(waited: Duration, address: &Address) {
+    let seconds = waited.as_secs_f64();
+    tracing::Span::current().record("calm.rate_limit.wait", seconds);
+    if waited >= LOGGED_WAIT {
+        tracing::debug!(calm.rate_limit.wait = seconds, "waited for the rate limiter");
+    }
+    address.waited(waited);
+}
+
+/// Logs a refusal of the rate limiter (a `max_wait` or a fail-closed store) and counts it.
+pub(crate) fn log_refusal(denied: &Denied, host: &Host, address: &Address) {
+    match denied {
+        Denied::MaxWait(refused) => log_max_wait(refused, host, address),
+        // NOTE: DEBUG: the backend warns once per outage, not once per request.
+        Denied::Unavailable(error) => tracing::debug!(
+            host = %host,
+            error = %error,
+            "rate limiter store unavailable: request refused (the limiter fails closed)"
+        ),
+    }
+}
+
+/// INFO, not WARN: the caller asked for this bound and gets a typed error it can act on;
+/// nothing is broken, but a request was not sent, which an operator may want to see.
+fn log_max_wait(refused: &MaxWaitExceeded, host: &Host, address: &Address) {
+    tracing::info!(
+        host = %host,
+        calm.rate_limit.wait = refused.wait().as_secs_f64(),
+        max_wait = ?refused.max_wait(),
+        paused = refused.is_paused(),
+        "rate limiter refused a request: its place is further away than max_wait"
+    );
+    address.refused();
 }
 
 impl<S, Req> Waiting<S, Req>

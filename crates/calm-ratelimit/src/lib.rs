@@ -79,12 +79,13 @@ pub mod hints;
 mod layer;
 mod limiter;
 mod max_wait;
+pub mod metrics;
 mod quota;
 mod service;
 mod snapshot;
 
 pub use crate::error::BoxError;
-pub use crate::future::ResponseFuture;
+pub use crate::future::{ResponseFuture, LOGGED_WAIT};
 pub use crate::hints::WallClock;
 pub use crate::layer::{RateLimitLayer, DEFAULT_MAX_PAUSE};
 pub use crate::limiter::{Acquire, Limiter};

@@ -240,6 +240,19 @@ impl Limiter {
         }
     }
 
+    /// The quotas the limiter enforces (as its backend reports them).
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use calm_ratelimit::{Limiter, Quota};
+    ///
+    /// let limiter = Limiter::new(Quota::per_second(NonZeroU32::new(10).unwrap()));
+    /// assert_eq!(limiter.quotas()[0].to_string(), "10/s");
+    /// ```
+    pub fn quotas(&self) -> &[Quota] {
+        self.backend().quotas()
+    }
+
     pub(crate) fn backend(&self) -> &dyn Backend {
         &self.shared.backend
     }
@@ -330,6 +343,7 @@ impl Limiter {
             status = status.as_u16(),
             "server quota spent: pausing every caller of this limiter",
         );
+        crate::metrics::paused(host, header);
     }
 }
 

@@ -201,6 +201,51 @@ impl Quota {
     }
 }
 
+impl fmt::Display for Quota {
+    /// The quota as people write it: `10/s`, `5000/h`, `1 per 1.234567s`, with the burst when
+    /// there is one (`10/s, burst 5`).
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use calm_ratelimit::Quota;
+    ///
+    /// let n = |n| NonZeroU32::new(n).unwrap();
+    /// assert_eq!(Quota::per_second(n(10)).to_string(), "10/s");
+    /// assert_eq!(Quota::per_second(n(3)).to_string(), "3/s");
+    /// assert_eq!(Quota::per_hour(n(5000)).to_string(), "5000/h");
+    /// assert_eq!(Quota::per_minute(n(90)).burst(n(5)).to_string(), "90/min, burst 5");
+    /// // The smallest unit that says it exactly:
+    /// assert_eq!(Quota::per_minute(n(60)).to_string(), "1/s");
+    /// let slow = Quota::with_period(Duration::from_millis(1500)).unwrap();
+    /// assert_eq!(slow.to_string(), "40/min");
+    /// let odd = Quota::with_period(Duration::from_micros(1_234_567)).unwrap();
+    /// assert_eq!(odd.to_string(), "1 per 1.234567s");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(u64, &str); 4] = [
+            (1_000_000_000, "s"),
+            (60_000_000_000, "min"),
+            (3_600_000_000_000, "h"),
+            (86_400_000_000_000, "day"),
+        ];
+        // NOTE: the constructors store `period.div_ceil(n)`; the unit whose `n` gives this
+        // interval back is the one the quota was made with.
+        let per_unit = UNITS.iter().find_map(|&(period, unit)| {
+            let n = period.div_ceil(self.interval);
+            (period.div_ceil(n) == self.interval).then_some((n, unit))
+        });
+        match per_unit {
+            Some((n, unit)) => write!(f, "{n}/{unit}")?,
+            None => write!(f, "1 per {:?}", self.interval())?,
+        }
+        if self.burst.get() > 1 {
+            write!(f, ", burst {}", self.burst)?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Debug for Quota {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Quota")

@@ -1,6 +1,7 @@
 //! [`RateLimit`]: the service.
 
 use std::mem;
+use std::time::Duration;
 use std::task::{Context, Poll, Waker};
 
 use http::{Request, Response};
@@ -8,10 +9,11 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::error::BoxError;
-use crate::future::{Host, Observer, ResponseFuture, Waiting};
+use crate::future::{log_refusal, Host, Observer, ResponseFuture, Waiting};
 use crate::layer::Config;
 use crate::limiter::Waiter;
 use crate::max_wait::{self, MaxWait};
+use crate::metrics::Address;
 use crate::{Limiter, Quota, RateLimitLayer};
 
 /// Paces requests through a shared [`Limiter`]; built by [`RateLimitLayer`].
@@ -171,11 +173,16 @@ where
             clock: self.config.clock,
             host: Host::of(self.config.host.as_ref(), &req),
         });
+        let address = Address::of(self.config.host.as_ref(), &req);
         let mut waiter = Waiter::default();
         // NOTE: the noop waker is replaced by the task's at the future's first poll.
         match waiter.reserve(&self.limiter, bound, Waker::noop()) {
-            Ok(true) => ResponseFuture::called(self.inner.call(req), observer),
+            Ok(true) => {
+                address.waited(Duration::ZERO);
+                ResponseFuture::called(self.inner.call(req), observer)
+            }
             Ok(false) => {
+                let asked = bound.map_or_else(Instant::now, |b| b.asked_at);
                 let clone = self.inner.clone();
                 let inner = mem::replace(&mut self.inner, clone);
                 ResponseFuture::waiting(Waiting::new(
@@ -185,9 +192,15 @@ where
                     self.limiter.clone(),
                     bound,
                     observer,
+                    asked,
+                    address.queued(),
                 ))
             }
-            Err(refused) => ResponseFuture::refused(refused),
+            Err(refused) => {
+                let host = Host::of(self.config.host.as_ref(), &req);
+                log_refusal(&refused, &host, &address);
+                ResponseFuture::refused(refused)
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 //! [`Snapshot`]: what a dashboard needs to know about a limiter.
 
+use std::fmt;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -27,7 +28,25 @@ use crate::backend::StoreStatus;
 /// assert_eq!(snap.next_free, snap.taken_at + Duration::from_millis(500));
 /// # }
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Its `Debug` shows instants relative to when the snapshot was taken, durations rounded to
+/// the millisecond:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// # use std::num::NonZeroU32;
+/// # use std::time::Duration;
+/// # use calm_ratelimit::{Limiter, Quota};
+/// # use tokio::time::Instant;
+/// let limiter = Limiter::new(Quota::per_second(NonZeroU32::new(2).unwrap()));
+/// limiter.acquire().await.unwrap();
+/// limiter.pause_until(Instant::now() + Duration::from_millis(29_800));
+/// let shown = format!("{:?}", limiter.snapshot());
+/// assert!(shown.starts_with("Snapshot { next_free: in 29.8s, paused: 29.8s left, queued: 0,"));
+/// # }
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Snapshot {
     /// When this snapshot was taken.
@@ -59,4 +78,74 @@ pub struct Snapshot {
     /// How the shared store behind the limiter is doing, for a backend that keeps its state
     /// in one (calm-ratelimit-redis); `None` for the in-process backend.
     pub store: Option<StoreStatus>,
+}
+
+impl Snapshot {
+    /// How much of the server-requested pause was left when the snapshot was taken.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use calm_ratelimit::{Limiter, Quota};
+    /// use tokio::time::Instant;
+    ///
+    /// let limiter = Limiter::new(Quota::per_second(NonZeroU32::new(2).unwrap()));
+    /// assert_eq!(limiter.snapshot().paused_for(), None);
+    /// limiter.pause_until(Instant::now() + Duration::from_secs(30));
+    /// assert_eq!(limiter.snapshot().paused_for(), Some(Duration::from_secs(30)));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn paused_for(&self) -> Option<Duration> {
+        self.paused_until
+            .filter(|end| *end > self.taken_at)
+            .map(|end| end - self.taken_at)
+    }
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = self.taken_at;
+        let mut s = f.debug_struct("Snapshot");
+        s.field("next_free", &Relative(at, self.next_free));
+        match self.paused_for() {
+            Some(left) => s.field("paused", &format_args!("{:?} left", rounded(left))),
+            None => s.field("paused", &format_args!("no")),
+        };
+        s.field("queued", &self.queued)
+            .field("server_limit", &self.server_limit)
+            .field("server_remaining", &self.server_remaining)
+            .field("server_reset", &self.server_reset.map(|r| Relative(at, r)))
+            .field("waits", &self.waits)
+            .field("total_waited", &rounded(self.total_waited))
+            .field("rejected", &self.rejected)
+            .field("throttled", &self.throttled)
+            .field("pauses", &self.pauses)
+            .field("store", &self.store)
+            .finish()
+    }
+}
+
+/// `then` as seen from `now`: `now`, `in 1.2s` or `3s ago`.
+struct Relative(Instant, Instant);
+
+impl fmt::Debug for Relative {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Relative(now, then) = *self;
+        if then > now {
+            write!(f, "in {:?}", rounded(then - now))
+        } else if then < now {
+            write!(f, "{:?} ago", rounded(now - then))
+        } else {
+            f.write_str("now")
+        }
+    }
+}
+
+/// `d` to the millisecond, so `Debug` shows `1.2s` rather than `1.199999871s`.
+fn rounded(d: Duration) -> Duration {
+    let millis = d.as_micros().saturating_add(500) / 1000;
+    Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
 }

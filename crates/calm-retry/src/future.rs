@@ -22,14 +22,17 @@ use pin_project_lite::pin_project;
 use tokio::time::{sleep_until, Instant, Sleep};
 use tower::BoxError;
 use tower_service::Service;
+use tracing::Span;
 
 use crate::{
     body::{try_clone_request, TryCloneBody},
     error::RetryError,
     follow_up::{is_follow_up, is_follow_up_response},
     info::{RetryInfo, RetryReason, RetryRecord, StopReason, WaitSource},
+    metrics::Meter,
     retry_after::{self, MAX_DELAY},
     service::Config,
+    trace::{self, Outcome as Traced},
 };
 
 /// How much of a response that will be retried is read (while waiting) so its connection can
@@ -51,6 +54,11 @@ pin_project! {
         // the retry is sent: a retry that cannot start in time returns it instead. Boxed, like
         // everything only a retry needs, so the common case (one attempt) moves a small future.
         last: Option<Box<Last<R>>>,
+        // NOTE: the logical request's span, entered at every poll, and the span of the attempt
+        // under way (see `trace`); disabled spans when no subscriber wants them.
+        request_span: Span,
+        attempt_span: Span,
+        meter: Option<Meter>,
     }
 }
 
@@ -153,23 +161,18 @@ impl<S, B: TryCloneBody> Attempts<S, B> {
                     planned.wait,
                     planned.source,
                 ));
-                if let Some(next) = &self.next {
-                    tracing::debug!(
-                        method = %next.method(),
-                        uri = %next.uri(),
-                        attempt = info.attempts(),
-                        reason = %planned.reason,
-                        wait = ?planned.wait,
-                        wait_source = ?planned.source,
-                        "retrying request"
-                    );
-                }
+                // NOTE: in the request span, which names the method and the (redacted) URL.
+                tracing::debug!(
+                    http.request.resend_count = info.attempts(),
+                    calm.retry.reason = %planned.reason,
+                    calm.retry.wait = planned.wait.as_secs_f64(),
+                    calm.retry.wait_source = %planned.source,
+                    "retry scheduled"
+                );
                 Some(planned.at)
             }
             Err(stop) => {
-                if stop != StopReason::Succeeded {
-                    tracing::debug!(attempts = info.attempts(), reason = %stop, "not retrying");
-                }
+                log_stop(stop, info.attempts());
                 info.stop(stop);
                 self.spare = None;
                 None
@@ -267,14 +270,23 @@ impl<S, B> Attempts<S, B> {
         service.poll_ready(cx).map_err(Into::into)
     }
 
-    /// Sends the prepared retry; the service must be ready.
-    fn call<R>(&mut self) -> S::Future
+    /// Sends the prepared retry, in a span of its own under `request_span`; the service must
+    /// be ready.
+    fn call<R>(&mut self, request_span: &Span, info: &RetryInfo) -> (S::Future, Span)
     where
         S: Service<Request<B>, Response = Response<R>>,
     {
         let req = *self.next.take().expect("a retry has its request");
+        let span = trace::attempt_span(
+            request_span,
+            &req,
+            self.config.trace_url_query,
+            info.attempts(),
+            info.retries().last(),
+        );
         let service = self.service.as_mut().expect("a retry keeps the service");
-        service.call(req)
+        let future = span.in_scope(|| service.call(req));
+        (future, span)
     }
 }
 
@@ -284,6 +296,34 @@ impl<S, B> Attempts<S, B> {
         let refused_until = self.config.policy.refused_until?;
         let deadline = self.deadline?;
         refused_until(err).filter(|at| *at > deadline)
+    }
+}
+
+/// Logs why no retry follows an attempt that could have been retried, at the level its
+/// consequence deserves: INFO when a retry was wanted but the time for it was not there (the
+/// caller gets the last outcome back early), WARN when the shared retry budget ran dry (retries
+/// are being shed across every clone), DEBUG otherwise.
+fn log_stop(stop: StopReason, attempts: u32) {
+    match stop {
+        StopReason::Succeeded => {}
+        StopReason::RetryAfterTooLong { retry_at } => tracing::info!(
+            calm.attempts = attempts,
+            calm.retry.stop = %stop,
+            retry_in = ?retry_at.saturating_duration_since(Instant::now()),
+            "not retrying: the server's Retry-After is above the cap; returning its response"
+        ),
+        StopReason::DeadlineExceeded { retry_at } => tracing::info!(
+            calm.attempts = attempts,
+            calm.retry.stop = %stop,
+            retry_in = ?retry_at.saturating_duration_since(Instant::now()),
+            "not retrying: the next attempt would start after the request's deadline"
+        ),
+        StopReason::BudgetExhausted => tracing::warn!(
+            calm.attempts = attempts,
+            calm.retry.stop = %stop,
+            "not retrying: the shared retry budget is spent (too many retries across clients)"
+        ),
+        _ => tracing::debug!(calm.attempts = attempts, calm.retry.stop = %stop, "not retrying"),
     }
 }
 
@@ -309,12 +349,20 @@ impl<S, B, R> ResponseFuture<S, B, R>
 where
     S: Service<Request<B>>,
 {
-    pub(crate) fn new(future: S::Future, attempts: Attempts<S, B>) -> Self {
+    pub(crate) fn new(
+        future: S::Future,
+        attempts: Attempts<S, B>,
+        (request_span, attempt_span): (Span, Span),
+        meter: Meter,
+    ) -> Self {
         ResponseFuture {
             state: State::Calling { future },
             attempts: Some(attempts),
             info: RetryInfo::default(),
             last: None,
+            request_span,
+            attempt_span,
+            meter: Some(meter),
         }
     }
 
@@ -324,6 +372,9 @@ where
             attempts: None,
             info: RetryInfo::default(),
             last: None,
+            request_span: Span::none(),
+            attempt_span: Span::none(),
+            meter: None,
         }
     }
 }
@@ -339,10 +390,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        loop {
+        let _entered = this.request_span.enter();
+        let request_span: &Span = this.request_span;
+        let mut poll_steps = || loop {
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
-                    let result: Result<Response<R>, BoxError> = match future.poll(cx) {
+                    let polled = this.attempt_span.in_scope(|| future.poll(cx));
+                    let result: Result<Response<R>, BoxError> = match polled {
                         Poll::Ready(result) => result.map_err(Into::into),
                         Poll::Pending => {
                             // NOTE: the retry is under way: what it retries is not needed.
@@ -354,13 +408,23 @@ where
                         .attempts
                         .as_mut()
                         .expect("a called future has its attempts");
+                    let traced = match &result {
+                        Ok(res) => Traced::Status(res.status()),
+                        Err(err) => Traced::Error(&**err),
+                    };
+                    trace::record_outcome(this.attempt_span, traced, &attempts.config.policy);
+                    // NOTE: the attempt is over: its span closes now, not with the request.
+                    *this.attempt_span = Span::none();
+                    if let Some(meter) = this.meter.as_ref() {
+                        meter.attempt();
+                    }
                     if let (Err(err), Some(last)) = (&result, this.last.take()) {
                         if let Some(retry_at) = attempts.refused_past_deadline(&**err) {
                             // NOTE: the retry never started; what it was retrying comes back.
                             this.info.unplan_last();
                             this.info.stop(StopReason::DeadlineExceeded { retry_at });
                             this.state.set(State::Done);
-                            this.attempts.take();
+                            release(this.attempts);
                             return Poll::Ready(give_back(*last, std::mem::take(this.info)));
                         }
                     }
@@ -373,7 +437,9 @@ where
                                 headers: res.headers(),
                                 follow_up: is_follow_up_response(res.extensions()),
                             };
-                            match attempts.decide(outcome, this.info) {
+                            let decided = attempts.decide(outcome, this.info);
+                            count_retry(this.meter.as_ref(), decided, this.info);
+                            match decided {
                                 None => {
                                     this.state.set(State::Done);
                                     res.extensions_mut().insert(std::mem::take(this.info));
@@ -390,12 +456,14 @@ where
                             }
                         }
                         Err(err) => match attempts.decide(Outcome::Error(&*err), this.info) {
-                            None => {
+                            decided @ None => {
+                                count_retry(this.meter.as_ref(), decided, this.info);
                                 this.state.set(State::Done);
                                 let info = std::mem::take(this.info);
                                 return Poll::Ready(Err(RetryError::service(err, info)));
                             }
                             Some(at) => {
+                                count_retry(this.meter.as_ref(), Some(at), this.info);
                                 if deadline.is_some() {
                                     *this.last = Some(Box::new(Last::Error(err)));
                                 }
@@ -442,7 +510,7 @@ where
                             retry_at: Instant::now(),
                         });
                         this.state.set(State::Done);
-                        this.attempts.take();
+                        release(this.attempts);
                         let info = std::mem::take(this.info);
                         return Poll::Ready(match this.last.take() {
                             Some(last) => give_back(*last, info),
@@ -461,7 +529,8 @@ where
                             return Poll::Ready(Err(RetryError::service(err, info)));
                         }
                         Poll::Ready(Ok(())) => {
-                            let future = attempts.call();
+                            let (future, span) = attempts.call(request_span, this.info);
+                            *this.attempt_span = span;
                             this.state.set(State::Calling { future });
                         }
                     }
@@ -474,7 +543,8 @@ where
                         let info = std::mem::take(this.info);
                         return Poll::Ready(Err(RetryError::service(err, info)));
                     }
-                    let future = attempts.call();
+                    let (future, span) = attempts.call(request_span, this.info);
+                    *this.attempt_span = span;
                     this.state.set(State::Calling { future });
                 }
                 StateProj::Failed { error } => {
@@ -484,7 +554,45 @@ where
                 }
                 StateProj::Done => panic!("calm_retry::ResponseFuture polled after completion"),
             }
+        };
+        let output = ready!(poll_steps());
+        let policy = this.attempts.as_ref().map(|a| &a.config.policy);
+        let (traced, info) = match &output {
+            Ok(res) => (
+                Traced::Status(res.status()),
+                res.extensions().get::<RetryInfo>(),
+            ),
+            Err(err) => {
+                let inner: &(dyn StdError + 'static) = match err.inner() {
+                    Some(inner) => inner,
+                    None => err,
+                };
+                (Traced::Error(inner), err.info())
+            }
+        };
+        if let Some(policy) = policy {
+            trace::request_done(request_span, traced, info, policy);
         }
+        if let Some(meter) = this.meter.take() {
+            meter.finish(output.as_ref().ok().map(Response::status));
+        }
+        Poll::Ready(output)
+    }
+}
+
+/// Drops what only a retry needed (the service, the spare request) once none will be made.
+fn release<S, B>(attempts: &mut Option<Attempts<S, B>>) {
+    if let Some(attempts) = attempts {
+        attempts.service = None;
+        attempts.spare = None;
+        attempts.next = None;
+    }
+}
+
+/// Counts the retry `decided` on (`Some`: one was planned, and is `info`'s last record).
+fn count_retry(meter: Option<&Meter>, decided: Option<Instant>, info: &RetryInfo) {
+    if let (Some(meter), Some(_), Some(record)) = (meter, decided, info.retries().last()) {
+        meter.retry(record.reason());
     }
 }
 

@@ -332,6 +332,20 @@ pub enum WaitSource {
     RetryAfter,
 }
 
+impl fmt::Display for WaitSource {
+    /// `backoff` or `retry-after`, as spans and logs show it.
+    ///
+    /// ```
+    /// assert_eq!(calm_retry::WaitSource::RetryAfter.to_string(), "retry-after");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WaitSource::Backoff => "backoff",
+            WaitSource::RetryAfter => "retry-after",
+        })
+    }
+}
+
 /// Why the layer stopped and returned the outcome it had:
 /// [`RetryInfo::stop_reason`].
 ///

@@ -69,7 +69,11 @@ impl RetryLayer {
             BudgetChoice::Own(budget) => Some(budget.clone()),
         };
         Ok(RetryLayer {
-            config: Arc::new(Config { policy, budget }),
+            config: Arc::new(Config {
+                policy,
+                budget,
+                trace_url_query: false,
+            }),
         })
     }
 
@@ -100,6 +104,33 @@ impl RetryLayer {
     pub fn budget(&self) -> Option<&RetryBudget> {
         self.config.budget.as_ref()
     }
+
+    /// Whether the spans' `url.full` shows each request's query string (off by default: a
+    /// query often carries an API key or a signature, so it shows as `?***`). Userinfo is
+    /// never shown. See [`trace`](crate::trace) for the spans.
+    ///
+    /// ```
+    /// use calm_retry::RetryLayer;
+    ///
+    /// let layer = RetryLayer::default();
+    /// assert!(!layer.traces_url_query());
+    /// let layer = layer.trace_url_query(true);
+    /// assert!(layer.traces_url_query());
+    /// ```
+    pub fn trace_url_query(self, yes: bool) -> Self {
+        RetryLayer {
+            config: Arc::new(Config {
+                policy: self.config.policy.clone(),
+                budget: self.config.budget.clone(),
+                trace_url_query: yes,
+            }),
+        }
+    }
+
+    /// Whether spans show the query: see [`trace_url_query`](Self::trace_url_query).
+    pub fn traces_url_query(&self) -> bool {
+        self.config.trace_url_query
+    }
 }
 
 impl Default for RetryLayer {
@@ -109,6 +140,7 @@ impl Default for RetryLayer {
             config: Arc::new(Config {
                 policy: RetryPolicy::default(),
                 budget: Some(RetryBudget::default()),
+                trace_url_query: false,
             }),
         }
     }

@@ -91,7 +91,9 @@ pub mod body;
 pub mod error;
 pub mod follow_up;
 pub mod future;
+pub mod metrics;
 pub mod retry_after;
+pub mod trace;
 
 mod backoff;
 mod budget;

@@ -17,7 +17,9 @@ use crate::{
     future::{Attempts, ResponseFuture},
     info::{RetryInfo, StopReason},
     layer::RetryLayer,
+    metrics::Meter,
     policy::{BudgetChoice, RetryPolicy},
+    trace,
 };
 
 /// Retries requests to the inner service according to a [`RetryPolicy`]; made by
@@ -81,6 +83,8 @@ pub struct Retry<S> {
 pub(crate) struct Config {
     pub(crate) policy: RetryPolicy,
     pub(crate) budget: Option<RetryBudget>,
+    /// Whether spans show the request's query in `url.full`.
+    pub(crate) trace_url_query: bool,
 }
 
 impl<S> Retry<S> {
@@ -153,12 +157,18 @@ where
                 Arc::new(Config {
                     policy: own.clone(),
                     budget,
+                    trace_url_query: self.config.trace_url_query,
                 })
             }
         };
         if let Some(budget) = &config.budget {
             budget.deposit();
         }
+        let request_span = trace::request_span(&req, config.trace_url_query);
+        let _entered = request_span.enter();
+        let attempt_span =
+            trace::attempt_span(&request_span, &req, config.trace_url_query, 0, None);
+        let meter = Meter::start(&req);
         let policy = &config.policy;
 
         if policy.max_retries == 0 {
@@ -166,7 +176,10 @@ where
             req.body_mut().limit_replay(0);
             let idempotent = policy.is_idempotent(&req);
             let attempts = Attempts::new(None, None, config, idempotent, None);
-            return ResponseFuture::new(self.inner.call(req), attempts);
+            let future = attempt_span.in_scope(|| self.inner.call(req));
+            drop(_entered);
+            let spans = (request_span, attempt_span);
+            return ResponseFuture::new(future, attempts, spans, meter);
         }
 
         req.body_mut().limit_replay(policy.max_replay_bytes);
@@ -184,8 +197,9 @@ where
         // (where it is polled ready again); the clone left behind is not ready yet.
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);
-        let future = service.call(req);
+        let future = attempt_span.in_scope(|| service.call(req));
         let attempts = Attempts::new(Some(service), spare, config, idempotent, deadline);
-        ResponseFuture::new(future, attempts)
+        drop(_entered);
+        ResponseFuture::new(future, attempts, (request_span, attempt_span), meter)
     }
 }
