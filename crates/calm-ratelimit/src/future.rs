@@ -71,14 +71,18 @@ pub(crate) struct Waiting<S, Req> {
     inner: S,
     req: Option<Req>,
     limiter: Limiter,
-    bound: Option<Bound>,
     observer: Option<Observer>,
     /// True while a place is held; false while waiting for the inner service's readiness,
     /// after a place came and found it not ready.
     holding: bool,
-    /// When the request asked for its place.
-    asked: Instant,
-    queued: Queued,
+    ask: Ask,
+}
+
+/// A request's ask for its place: its bound, when it asked, and its count in the queue.
+pub(crate) struct Ask {
+    pub(crate) bound: Option<Bound>,
+    pub(crate) at: Instant,
+    pub(crate) queued: Queued,
 }
 
 impl<S, Req> Waiting<S, Req> {
@@ -87,21 +91,17 @@ impl<S, Req> Waiting<S, Req> {
         inner: S,
         req: Req,
         limiter: Limiter,
-        bound: Option<Bound>,
         observer: Option<Observer>,
-        asked: Instant,
-        queued: Queued,
+        ask: Ask,
     ) -> Box<Self> {
         Box::new(Waiting {
             waiter,
             inner,
             req: Some(req),
             limiter,
-            bound,
             observer,
             holding: true,
-            asked,
-            queued,
+            ask,
         })
     }
 }
@@ -212,7 +212,7 @@ where
                     if let Err(error) = ready!(w.poll_place(cx)) {
                         if let Some(refused) = error.downcast_ref::<MaxWaitExceeded>() {
                             let host = w.observer.as_ref().map_or(&Host::Unknown, |o| &o.host);
-                            log_max_wait(refused, host, w.queued.address());
+                            log_max_wait(refused, host, w.ask.queued.address());
                         }
                         return Poll::Ready(Err(error));
                     }
@@ -220,7 +220,7 @@ where
                         panic!("ResponseFuture polled after completion");
                     };
                     let mut w = *w;
-                    record_wait(w.asked.elapsed(), w.queued.address());
+                    record_wait(w.ask.at.elapsed(), w.ask.queued.address());
                     let Some(req) = w.req.take() else {
                         panic!("ResponseFuture polled after completion");
                     };
@@ -245,7 +245,10 @@ fn record_wait(waited: Duration, address: &Address) {
     let seconds = waited.as_secs_f64();
     tracing::Span::current().record("calm.rate_limit.wait", seconds);
     if waited >= LOGGED_WAIT {
-        tracing::debug!(calm.rate_limit.wait = seconds, "waited for the rate limiter");
+        tracing::debug!(
+            calm.rate_limit.wait = seconds,
+            "waited for the rate limiter"
+        );
     }
     address.waited(waited);
 }
@@ -296,7 +299,10 @@ where
                 }
             }
             ready!(self.inner.poll_ready(cx)).map_err(Into::into)?;
-            if self.waiter.reserve(&self.limiter, self.bound, cx.waker())? {
+            if self
+                .waiter
+                .reserve(&self.limiter, self.ask.bound, cx.waker())?
+            {
                 return Poll::Ready(Ok(()));
             }
             self.holding = true;

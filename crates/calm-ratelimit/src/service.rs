@@ -1,15 +1,15 @@
 //! [`RateLimit`]: the service.
 
 use std::mem;
-use std::time::Duration;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use http::{Request, Response};
 use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::error::BoxError;
-use crate::future::{log_refusal, Host, Observer, ResponseFuture, Waiting};
+use crate::future::{log_refusal, Ask, Host, Observer, ResponseFuture, Waiting};
 use crate::layer::Config;
 use crate::limiter::Waiter;
 use crate::max_wait::{self, MaxWait};
@@ -182,7 +182,11 @@ where
                 ResponseFuture::called(self.inner.call(req), observer)
             }
             Ok(false) => {
-                let asked = bound.map_or_else(Instant::now, |b| b.asked_at);
+                let ask = Ask {
+                    bound,
+                    at: bound.map_or_else(Instant::now, |b| b.asked_at),
+                    queued: address.queued(),
+                };
                 let clone = self.inner.clone();
                 let inner = mem::replace(&mut self.inner, clone);
                 ResponseFuture::waiting(Waiting::new(
@@ -190,10 +194,8 @@ where
                     inner,
                     req,
                     self.limiter.clone(),
-                    bound,
                     observer,
-                    asked,
-                    address.queued(),
+                    ask,
                 ))
             }
             Err(refused) => {

@@ -73,7 +73,10 @@ pub(crate) fn attempt_span<B>(
         span.record("http.request.resend_count", resend);
     }
     if let Some(record) = why {
-        span.record("calm.retry.reason", tracing::field::display(record.reason()));
+        span.record(
+            "calm.retry.reason",
+            tracing::field::display(record.reason()),
+        );
         span.record("calm.retry.wait", record.wait().as_secs_f64());
         span.record(
             "calm.retry.wait_source",
@@ -97,7 +100,10 @@ pub(crate) fn request_done(
     if let Some(info) = info {
         span.record("calm.attempts", info.attempts());
         if *info.stop_reason() != StopReason::Succeeded {
-            span.record("calm.retry.stop", tracing::field::display(info.stop_reason()));
+            span.record(
+                "calm.retry.stop",
+                tracing::field::display(info.stop_reason()),
+            );
         }
     }
 }
@@ -134,7 +140,10 @@ pub(crate) fn error_type(err: &(dyn StdError + 'static), policy: &RetryPolicy) -
     if (policy.connect_error)(err) {
         return "connect";
     }
-    if policy.refused_until.is_some_and(|refused| refused(err).is_some()) {
+    if policy
+        .refused_until
+        .is_some_and(|refused| refused(err).is_some())
+    {
         return "rate_limited";
     }
     let mut source = Some(err);
