@@ -14,8 +14,8 @@
 //! lay further away than its `max_wait`. A pause is a server hint that moved the end of the
 //! shared pause, labelled with the header that said so (`retry-after`, `ratelimit`,
 //! `x-ratelimit-reset`, …, or `status` for a bare 429 with a pause of its own).
-//! `server.address` is the layer's [`host`](crate::RateLimitLayer::host), else the request
-//! URI's host.
+//! `server.address` is the host (without the port) of the layer's
+//! [`host`](crate::RateLimitLayer::host), else of the request URI.
 
 /// The metric names, for dashboards and tests.
 pub mod names {
@@ -51,7 +51,7 @@ mod enabled {
     impl Address {
         pub(crate) fn of<B>(configured: Option<&Arc<str>>, req: &Request<B>) -> Address {
             let host = match configured {
-                Some(host) => host.to_string(),
+                Some(host) => host_only(host),
                 None => req.uri().host().unwrap_or("").to_owned(),
             };
             Address(SharedString::from(host))
@@ -90,8 +90,18 @@ mod enabled {
 
     /// A server hint paused the limiter; `host` as logged, `header` the hint's source.
     pub(crate) fn paused(host: &dyn fmt::Display, header: &'static str) {
-        counter!(names::PAUSES, "server.address" => host.to_string(), "calm.rate_limit.header" => header)
+        let address = host_only(&host.to_string());
+        counter!(names::PAUSES, "server.address" => address, "calm.rate_limit.header" => header)
             .increment(1);
+    }
+
+    /// `host[:port]` without its port, as OpenTelemetry's `server.address` (and the retry
+    /// layer's label) has it.
+    fn host_only(host_port: &str) -> String {
+        match host_port.parse::<http::uri::Authority>() {
+            Ok(authority) => authority.host().to_owned(),
+            Err(_) => host_port.to_owned(),
+        }
     }
 }
 

@@ -413,10 +413,19 @@ where
                         Err(err) => Traced::Error(&**err),
                     };
                     trace::record_outcome(this.attempt_span, traced, &attempts.config.policy);
+                    let traced_error_type = match (traced, this.meter.is_some()) {
+                        (Traced::Error(err), true) => {
+                            Some(trace::error_type(err, &attempts.config.policy))
+                        }
+                        _ => None,
+                    };
                     // NOTE: the attempt is over: its span closes now, not with the request.
                     *this.attempt_span = Span::none();
                     if let Some(meter) = this.meter.as_ref() {
-                        meter.attempt();
+                        // NOTE: a place the rate limiter below refused was no HTTP request.
+                        if traced_error_type != Some("rate_limited") {
+                            meter.attempt();
+                        }
                     }
                     if let (Err(err), Some(last)) = (&result, this.last.take()) {
                         if let Some(retry_at) = attempts.refused_past_deadline(&**err) {

@@ -8,6 +8,8 @@
 //! | `calm.http.client.attempts` | counter | attempts | `http.request.method`, `server.address` |
 //! | `calm.http.client.retries` | counter | retries | `server.address`, `calm.retry.reason` |
 //!
+//! `calm.http.client.attempts` counts the attempts sent to the layers below; an attempt the
+//! rate limiter refused (`max_wait`) is not counted, as it never became an HTTP request.
 //! `http.client.request.duration` measures the *logical* request, as its caller waits for it:
 //! from the call to the final response head (or error), rate-limiter waits, attempts and
 //! backoffs included. `http.response.status_class` is `1xx` … `5xx`, or `error` when the
@@ -22,7 +24,8 @@ pub mod names {
     pub const REQUEST_DURATION: &str = "http.client.request.duration";
     /// Gauge: requests under way (called, not yet answered or dropped).
     pub const ACTIVE_REQUESTS: &str = "http.client.active_requests";
-    /// Counter: attempts made, first tries and retries.
+    /// Counter: attempts sent, first tries and retries (a place the rate limiter below refused
+    /// is not one).
     pub const ATTEMPTS: &str = "calm.http.client.attempts";
     /// Counter: retries made, by reason.
     pub const RETRIES: &str = "calm.http.client.retries";
