@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 CALLS=${CALLS:-2000}
 VARIANTS=("$@")
 if [ ${#VARIANTS[@]} -eq 0 ]; then
-    VARIANTS=(bare shared retry ratelimit layers tower tower-full client client-send)
+    VARIANTS=(bare shared retry ratelimit layers tower tower-full client client-send client-info client-debug)
 fi
 
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }

@@ -41,6 +41,12 @@
 //! - `calm-norl`: `calm` without the rate limiter; `calm-noretry`: `calm` with `no_retries()`;
 //!   `calm-bare`: neither.
 //! - `transport`: calm's `Transport` alone, called like `raw`.
+//! - `calm-info`, `calm-debug`: `calm` with a `tracing-subscriber` registry recording spans at
+//!   INFO (calm's request spans) or DEBUG (its attempt spans too); `calm-info-fmt`,
+//!   `calm-debug-fmt`: the same with a fmt layer formatting them (into a sink). Every other
+//!   variant runs with that subscriber's filters off. Compare them with
+//!   `--variants calm,calm-info,calm-debug,calm-info-fmt,calm-debug-fmt` for what seeing
+//!   calm's spans costs.
 //!
 //! For what each layer costs per call without the network, see the `per_call` and
 //! `allocations` benches and `benches/instructions.sh`.
@@ -96,6 +102,52 @@
 mod support;
 #[path = "support/tower_stack.rs"]
 mod tower_stack;
+
+/// The bench's `tracing` subscriber: one, global, whose levels follow the variant measured.
+mod tracing_level {
+    use std::sync::OnceLock;
+
+    use tracing_subscriber::filter::{Filtered, LevelFilter};
+    use tracing_subscriber::fmt;
+    use tracing_subscriber::layer::{Layer, Layered, SubscriberExt};
+    use tracing_subscriber::{reload, Registry};
+
+    use super::Variant;
+
+    type Spans = reload::Handle<LevelFilter, Registry>;
+    type Formatted = reload::Handle<
+        LevelFilter,
+        Layered<reload::Layer<LevelFilter, Registry>, Registry>,
+    >;
+
+    static HANDLES: OnceLock<(Spans, Formatted)> = OnceLock::new();
+
+    /// Sets the levels `variant` runs at (off unless it is a tracing variant), installing the
+    /// subscriber the first time: the registry alone records spans at the first level; the
+    /// fmt layer formats them (into a sink) at the second.
+    pub(super) fn set(variant: Variant) {
+        let (spans, formatted) = match variant {
+            Variant::CalmInfo => (LevelFilter::INFO, LevelFilter::OFF),
+            Variant::CalmDebug => (LevelFilter::DEBUG, LevelFilter::OFF),
+            Variant::CalmInfoFmt => (LevelFilter::INFO, LevelFilter::INFO),
+            Variant::CalmDebugFmt => (LevelFilter::DEBUG, LevelFilter::DEBUG),
+            _ => (LevelFilter::OFF, LevelFilter::OFF),
+        };
+        let handles = HANDLES.get_or_init(|| {
+            let (level, spans) = reload::Layer::new(LevelFilter::OFF);
+            let (fmt_level, formatted) = reload::Layer::new(LevelFilter::OFF);
+            let fmt: Filtered<_, _, _> = fmt::layer()
+                .with_writer(std::io::sink)
+                .with_filter(fmt_level);
+            let subscriber = tracing_subscriber::registry().with(level).with(fmt);
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("the bench's only subscriber");
+            (spans, formatted)
+        });
+        handles.0.reload(spans).expect("the subscriber is alive");
+        handles.1.reload(formatted).expect("the subscriber is alive");
+    }
+}
 
 use std::env;
 use std::fmt;
@@ -231,6 +283,7 @@ fn measure(client_rt: &Runtime, target: &Target, mode: Mode, config: &Config) ->
         Mode::Concurrent => (config.concurrent, config.in_flight),
     };
     let warmup = config.warmup;
+    tracing_level::set(target.variant);
     let target = target.clone();
     // NOTE: the measuring loop runs as a task on a worker: `block_on` would poll it on the
     // main thread and add a thread hop to every request.
@@ -333,6 +386,10 @@ enum Variant {
     CalmOverRaw,
     Transport,
     Layers,
+    CalmInfo,
+    CalmDebug,
+    CalmInfoFmt,
+    CalmDebugFmt,
 }
 
 impl Variant {
@@ -350,6 +407,10 @@ impl Variant {
         (Variant::CalmOverRaw, "calm-over-raw"),
         (Variant::Transport, "transport"),
         (Variant::Layers, "layers"),
+        (Variant::CalmInfo, "calm-info"),
+        (Variant::CalmDebug, "calm-debug"),
+        (Variant::CalmInfoFmt, "calm-info-fmt"),
+        (Variant::CalmDebugFmt, "calm-debug-fmt"),
     ];
 
     /// What runs without `--variants`: the reference, the two tower-assembled stacks, calm's
@@ -512,7 +573,13 @@ impl Target {
                 );
                 Kind::TowerFull(stack, PATH.parse().expect("a valid path"))
             }
-            Variant::Calm => Kind::Calm(built(calm_builder(base))),
+            Variant::Calm
+            | Variant::CalmInfo
+            | Variant::CalmDebug
+            | Variant::CalmInfoFmt
+            | Variant::CalmDebugFmt => {
+                Kind::Calm(built(calm_builder(base)))
+            }
             #[cfg(feature = "redis")]
             Variant::CalmRedis => {
                 let url = servers

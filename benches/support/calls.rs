@@ -13,6 +13,7 @@
 //! | `tower-full` | tower-http `SetRequestHeader` → base-URL rewrite → `tower` | path |
 //! | `client` | `calm::Client` (rate limit, default retries) through `Service::call` | path |
 //! | `client-send` | the same `Client`: `client.get("/x").send()`, body read to its end | path |
+//! | `client-info`, `client-debug` | `client` with a `tracing-subscriber` registry recording calm's spans at INFO (request spans) or DEBUG (attempt spans too) | path |
 //!
 //! The inner service answers `200` with an empty body from a ready future. Every call is
 //! `ready().await` then `call(request).await` on the same service value, with a request made
@@ -32,6 +33,8 @@ use http::{Request, Response, Uri};
 use http_body_util::Full;
 use tokio::runtime::Runtime;
 use tower::{service_fn, Layer, Service, ServiceBuilder, ServiceExt};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
 
 use crate::tower_stack::{tower_full_stack, tower_stack};
 
@@ -52,6 +55,8 @@ pub(crate) const VARIANTS: &[&str] = &[
     "tower-full",
     "client",
     "client-send",
+    "client-info",
+    "client-debug",
 ];
 
 /// Runs `warmup` calls of `variant`, then hands `measure` a closure that runs `calls` more.
@@ -98,6 +103,15 @@ pub(crate) fn run(
         }
         "client" => calls.drive::<_, calm::Body>(client(), &path),
         "client-send" => calls.send(&client()),
+        "client-info" | "client-debug" => {
+            let level = match variant {
+                "client-info" => LevelFilter::INFO,
+                _ => LevelFilter::DEBUG,
+            };
+            let subscriber = tracing_subscriber::registry().with(level);
+            let _default = tracing::subscriber::set_default(subscriber);
+            calls.drive::<_, calm::Body>(client(), &path);
+        }
         other => panic!("unknown variant {other:?}; known: {}", VARIANTS.join(", ")),
     }
 }

@@ -333,13 +333,16 @@ impl Limiter {
         }
         self.shared.pauses.fetch_add(1, Ordering::Relaxed);
         let header = hint.source().unwrap_or("status");
-        let value = hint.source().and_then(|name| headers.get(name));
+        let value = hint
+            .source()
+            .and_then(|name| headers.get(name))
+            .and_then(|value| value.to_str().ok());
         tracing::warn!(
             host = %host,
             pause = ?pause,
             requested = ?asked,
             header,
-            value = ?value,
+            value,
             status = status.as_u16(),
             "server quota spent: pausing every caller of this limiter",
         );

@@ -30,6 +30,7 @@ use crate::{
     follow_up::{is_follow_up, is_follow_up_response},
     info::{RetryInfo, RetryReason, RetryRecord, StopReason, WaitSource},
     metrics::Meter,
+    policy::RetryPolicy,
     retry_after::{self, MAX_DELAY},
     service::Config,
     trace::{self, Outcome as Traced},
@@ -55,9 +56,9 @@ pin_project! {
         // everything only a retry needs, so the common case (one attempt) moves a small future.
         last: Option<Box<Last<R>>>,
         // NOTE: the logical request's span, entered at every poll, and the span of the attempt
-        // under way (see `trace`); disabled spans when no subscriber wants them.
-        request_span: Span,
-        attempt_span: Span,
+        // under way (see `trace`). `None` when no subscriber wants them, so the future stays
+        // small when nothing is traced.
+        spans: Option<Box<Spans>>,
         meter: Option<Meter>,
     }
 }
@@ -81,6 +82,12 @@ pin_project! {
         },
         Done,
     }
+}
+
+/// The spans of a request being traced.
+pub(crate) struct Spans {
+    request: Span,
+    attempt: Span,
 }
 
 /// Everything a request needs to be tried again.
@@ -270,22 +277,26 @@ impl<S, B> Attempts<S, B> {
         service.poll_ready(cx).map_err(Into::into)
     }
 
-    /// Sends the prepared retry, in a span of its own under `request_span`; the service must
-    /// be ready.
-    fn call<R>(&mut self, request_span: &Span, info: &RetryInfo) -> (S::Future, Span)
+    /// Sends the prepared retry, in a span of its own under `request_span` when the request
+    /// is traced; the service must be ready.
+    fn call<R>(&mut self, request_span: Option<&Span>, info: &RetryInfo) -> (S::Future, Option<Span>)
     where
         S: Service<Request<B>, Response = Response<R>>,
     {
         let req = *self.next.take().expect("a retry has its request");
-        let span = trace::attempt_span(
-            request_span,
-            &req,
-            self.config.trace_url_query,
-            info.attempts(),
-            info.retries().last(),
-        );
+        let span = request_span.map(|parent| {
+            trace::attempt_span(
+                parent,
+                &req,
+                self.config.trace_url_query,
+                info.attempts(),
+                info.retries().last(),
+            )
+        });
         let service = self.service.as_mut().expect("a retry keeps the service");
-        let future = span.in_scope(|| service.call(req));
+        let entered = span.as_ref().map(Span::enter);
+        let future = service.call(req);
+        drop(entered);
         (future, span)
     }
 }
@@ -349,10 +360,13 @@ impl<S, B, R> ResponseFuture<S, B, R>
 where
     S: Service<Request<B>>,
 {
+    // NOTE: inlined into `Retry::call`, so `attempts` and the inner future are built in place
+    // rather than copied into the future.
+    #[inline(always)]
     pub(crate) fn new(
         future: S::Future,
         attempts: Attempts<S, B>,
-        (request_span, attempt_span): (Span, Span),
+        (request, attempt): (Span, Span),
         meter: Meter,
     ) -> Self {
         ResponseFuture {
@@ -360,8 +374,7 @@ where
             attempts: Some(attempts),
             info: RetryInfo::default(),
             last: None,
-            request_span,
-            attempt_span,
+            spans: (!request.is_disabled()).then(|| Box::new(Spans { request, attempt })),
             meter: Some(meter),
         }
     }
@@ -372,8 +385,7 @@ where
             attempts: None,
             info: RetryInfo::default(),
             last: None,
-            request_span: Span::none(),
-            attempt_span: Span::none(),
+            spans: None,
             meter: None,
         }
     }
@@ -390,12 +402,18 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let _entered = this.request_span.enter();
-        let request_span: &Span = this.request_span;
+        // NOTE: without spans, none of this costs more than a check of `None`.
+        let (request_span, mut attempt_span) = match this.spans.as_deref_mut() {
+            Some(Spans { request, attempt }) => (Some(&*request), Some(attempt)),
+            None => (None, None),
+        };
+        let _entered = request_span.map(Span::enter);
         let mut poll_steps = || loop {
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
-                    let polled = this.attempt_span.in_scope(|| future.poll(cx));
+                    let entered = attempt_span.as_deref().map(Span::enter);
+                    let polled = future.poll(cx);
+                    drop(entered);
                     let result: Result<Response<R>, BoxError> = match polled {
                         Poll::Ready(result) => result.map_err(Into::into),
                         Poll::Pending => {
@@ -412,15 +430,17 @@ where
                         Ok(res) => Traced::Status(res.status()),
                         Err(err) => Traced::Error(&**err),
                     };
-                    trace::record_outcome(this.attempt_span, traced, &attempts.config.policy);
+                    if let Some(span) = attempt_span.as_deref_mut() {
+                        trace::record_outcome(span, traced, &attempts.config.policy);
+                        // NOTE: the attempt is over: its span closes now, not with the request.
+                        *span = Span::none();
+                    }
                     let traced_error_type = match (traced, this.meter.is_some()) {
                         (Traced::Error(err), true) => {
                             Some(trace::error_type(err, &attempts.config.policy))
                         }
                         _ => None,
                     };
-                    // NOTE: the attempt is over: its span closes now, not with the request.
-                    *this.attempt_span = Span::none();
                     if let Some(meter) = this.meter.as_ref() {
                         // NOTE: a place the rate limiter below refused was no HTTP request.
                         if traced_error_type != Some("rate_limited") {
@@ -539,7 +559,9 @@ where
                         }
                         Poll::Ready(Ok(())) => {
                             let (future, span) = attempts.call(request_span, this.info);
-                            *this.attempt_span = span;
+                            if let (Some(slot), Some(span)) = (attempt_span.as_deref_mut(), span) {
+                                *slot = span;
+                            }
                             this.state.set(State::Calling { future });
                         }
                     }
@@ -553,7 +575,9 @@ where
                         return Poll::Ready(Err(RetryError::service(err, info)));
                     }
                     let (future, span) = attempts.call(request_span, this.info);
-                    *this.attempt_span = span;
+                    if let (Some(slot), Some(span)) = (attempt_span.as_deref_mut(), span) {
+                        *slot = span;
+                    }
                     this.state.set(State::Calling { future });
                 }
                 StateProj::Failed { error } => {
@@ -565,28 +589,35 @@ where
             }
         };
         let output = ready!(poll_steps());
-        let policy = this.attempts.as_ref().map(|a| &a.config.policy);
-        let (traced, info) = match &output {
-            Ok(res) => (
-                Traced::Status(res.status()),
-                res.extensions().get::<RetryInfo>(),
-            ),
-            Err(err) => {
-                let inner: &(dyn StdError + 'static) = match err.inner() {
-                    Some(inner) => inner,
-                    None => err,
-                };
-                (Traced::Error(inner), err.info())
-            }
-        };
-        if let Some(policy) = policy {
-            trace::request_done(request_span, traced, info, policy);
+        if let (Some(span), Some(attempts)) = (request_span, this.attempts.as_ref()) {
+            record_end(span, &output, &attempts.config.policy);
         }
         if let Some(meter) = this.meter.take() {
             meter.finish(output.as_ref().ok().map(Response::status));
         }
         Poll::Ready(output)
     }
+}
+
+/// Records how the request ended on its span, if it is traced.
+fn record_end<R>(span: &Span, output: &Result<Response<R>, RetryError>, policy: &RetryPolicy) {
+    if span.is_disabled() {
+        return;
+    }
+    let (traced, info) = match output {
+        Ok(res) => (
+            Traced::Status(res.status()),
+            res.extensions().get::<RetryInfo>(),
+        ),
+        Err(err) => {
+            let inner: &(dyn StdError + 'static) = match err.inner() {
+                Some(inner) => inner,
+                None => err,
+            };
+            (Traced::Error(inner), err.info())
+        }
+    };
+    trace::request_done(span, traced, info, policy);
 }
 
 /// Drops what only a retry needed (the service, the spare request) once none will be made.

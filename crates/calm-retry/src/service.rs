@@ -8,6 +8,7 @@ use http_body::Body;
 use tokio::time::Instant;
 use tower::BoxError;
 use tower_service::Service;
+use tracing::Span;
 
 use crate::{
     body::{try_clone_request, TryCloneBody},
@@ -165,9 +166,9 @@ where
             budget.deposit();
         }
         let request_span = trace::request_span(&req, config.trace_url_query);
-        let _entered = request_span.enter();
         let attempt_span =
             trace::attempt_span(&request_span, &req, config.trace_url_query, 0, None);
+        let spans = (request_span, attempt_span);
         let meter = Meter::start(&req);
         let policy = &config.policy;
 
@@ -176,9 +177,7 @@ where
             req.body_mut().limit_replay(0);
             let idempotent = policy.is_idempotent(&req);
             let attempts = Attempts::new(None, None, config, idempotent, None);
-            let future = attempt_span.in_scope(|| self.inner.call(req));
-            drop(_entered);
-            let spans = (request_span, attempt_span);
+            let future = call_in(&spans, &mut self.inner, req);
             return ResponseFuture::new(future, attempts, spans, meter);
         }
 
@@ -197,9 +196,22 @@ where
         // (where it is polled ready again); the clone left behind is not ready yet.
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);
-        let future = attempt_span.in_scope(|| service.call(req));
+        let future = call_in(&spans, &mut service, req);
         let attempts = Attempts::new(Some(service), spare, config, idempotent, deadline);
-        drop(_entered);
-        ResponseFuture::new(future, attempts, (request_span, attempt_span), meter)
+        ResponseFuture::new(future, attempts, spans, meter)
     }
+}
+
+/// `service.call(req)` inside the request's and its first attempt's spans, so what the layers
+/// below log as they take the request belongs to it.
+// NOTE: untraced, exactly the bare call: an `Entered` guard held around it would keep the
+// future from being built in place.
+#[inline(always)]
+fn call_in<S: Service<R>, R>(spans: &(Span, Span), service: &mut S, req: R) -> S::Future {
+    if spans.0.is_disabled() {
+        return service.call(req);
+    }
+    let _request = spans.0.enter();
+    let _attempt = spans.1.enter();
+    service.call(req)
 }
