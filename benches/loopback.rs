@@ -43,8 +43,9 @@
 //! - `transport`: calm's `Transport` alone, called like `raw`.
 //! - `calm-info`, `calm-debug`: `calm` with a `tracing-subscriber` registry recording spans at
 //!   INFO (calm's request spans) or DEBUG (its attempt spans too); `calm-info-fmt`,
-//!   `calm-debug-fmt`: the same with a fmt layer formatting them (into a sink). Every other
-//!   variant runs with that subscriber's filters off. Compare them with
+//!   `calm-debug-fmt`: the same with a fmt layer formatting them (into a sink). The subscriber
+//!   is the default of the sending tasks only (`WithSubscriber`); every variant's tasks run
+//!   the same way, with no subscriber for the others. Compare them with
 //!   `--variants calm,calm-info,calm-debug,calm-info-fmt,calm-debug-fmt` for what seeing
 //!   calm's spans costs.
 //!
@@ -103,49 +104,31 @@ mod support;
 #[path = "support/tower_stack.rs"]
 mod tower_stack;
 
-/// The bench's `tracing` subscriber: one, global, whose levels follow the variant measured.
+/// The `tracing` subscriber a variant runs with.
 mod tracing_level {
-    use std::sync::OnceLock;
-
-    use tracing_subscriber::filter::{Filtered, LevelFilter};
+    use tracing::Dispatch;
+    use tracing_subscriber::filter::LevelFilter;
     use tracing_subscriber::fmt;
-    use tracing_subscriber::layer::{Layer, Layered, SubscriberExt};
-    use tracing_subscriber::{reload, Registry};
+    use tracing_subscriber::layer::SubscriberExt;
 
     use super::Variant;
 
-    type Spans = reload::Handle<LevelFilter, Registry>;
-    type Formatted = reload::Handle<
-        LevelFilter,
-        Layered<reload::Layer<LevelFilter, Registry>, Registry>,
-    >;
-
-    static HANDLES: OnceLock<(Spans, Formatted)> = OnceLock::new();
-
-    /// Sets the levels `variant` runs at (off unless it is a tracing variant), installing the
-    /// subscriber the first time: the registry alone records spans at the first level; the
-    /// fmt layer formats them (into a sink) at the second.
-    pub(super) fn set(variant: Variant) {
-        let (spans, formatted) = match variant {
-            Variant::CalmInfo => (LevelFilter::INFO, LevelFilter::OFF),
-            Variant::CalmDebug => (LevelFilter::DEBUG, LevelFilter::OFF),
-            Variant::CalmInfoFmt => (LevelFilter::INFO, LevelFilter::INFO),
-            Variant::CalmDebugFmt => (LevelFilter::DEBUG, LevelFilter::DEBUG),
-            _ => (LevelFilter::OFF, LevelFilter::OFF),
+    /// The registry alone at INFO or DEBUG for `calm-info` / `calm-debug`, with a fmt layer
+    /// (writing to a sink) for the `-fmt` variants; none for the others.
+    pub(super) fn dispatch(variant: Variant) -> Dispatch {
+        let (level, formatted) = match variant {
+            Variant::CalmInfo => (LevelFilter::INFO, false),
+            Variant::CalmDebug => (LevelFilter::DEBUG, false),
+            Variant::CalmInfoFmt => (LevelFilter::INFO, true),
+            Variant::CalmDebugFmt => (LevelFilter::DEBUG, true),
+            _ => return Dispatch::none(),
         };
-        let handles = HANDLES.get_or_init(|| {
-            let (level, spans) = reload::Layer::new(LevelFilter::OFF);
-            let (fmt_level, formatted) = reload::Layer::new(LevelFilter::OFF);
-            let fmt: Filtered<_, _, _> = fmt::layer()
-                .with_writer(std::io::sink)
-                .with_filter(fmt_level);
-            let subscriber = tracing_subscriber::registry().with(level).with(fmt);
-            tracing::subscriber::set_global_default(subscriber)
-                .expect("the bench's only subscriber");
-            (spans, formatted)
-        });
-        handles.0.reload(spans).expect("the subscriber is alive");
-        handles.1.reload(formatted).expect("the subscriber is alive");
+        let registry = tracing_subscriber::registry().with(level);
+        if formatted {
+            Dispatch::new(registry.with(fmt::layer().with_writer(std::io::sink)))
+        } else {
+            Dispatch::new(registry)
+        }
     }
 }
 
@@ -169,6 +152,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::runtime::Runtime;
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+use tracing::instrument::WithSubscriber;
+use tracing::Dispatch;
 
 /// The rate of every client-side limiter: far above what one machine can send.
 const QUOTA_PER_SECOND: u32 = 10_000_000;
@@ -283,14 +268,14 @@ fn measure(client_rt: &Runtime, target: &Target, mode: Mode, config: &Config) ->
         Mode::Concurrent => (config.concurrent, config.in_flight),
     };
     let warmup = config.warmup;
-    tracing_level::set(target.variant);
+    let dispatch = tracing_level::dispatch(target.variant);
     let target = target.clone();
     // NOTE: the measuring loop runs as a task on a worker: `block_on` would poll it on the
     // main thread and add a thread hop to every request.
     let run = client_rt.spawn(async move {
-        drive(&target, warmup, in_flight).await;
+        drive(&target, warmup, in_flight, &dispatch).await;
         let before = cpu_times();
-        let mut run = drive(&target, count, in_flight).await;
+        let mut run = drive(&target, count, in_flight, &dispatch).await;
         run.cpu = before
             .zip(cpu_times())
             .map(|((c0, s0), (c1, s1))| (c1 - c0, s1 - s0));
@@ -577,9 +562,7 @@ impl Target {
             | Variant::CalmInfo
             | Variant::CalmDebug
             | Variant::CalmInfoFmt
-            | Variant::CalmDebugFmt => {
-                Kind::Calm(built(calm_builder(base)))
-            }
+            | Variant::CalmDebugFmt => Kind::Calm(built(calm_builder(base))),
             #[cfg(feature = "redis")]
             Variant::CalmRedis => {
                 let url = servers
@@ -736,7 +719,7 @@ fn cpu_times() -> Option<(Duration, Duration)> {
 
 /// Sends `count` requests through `target`, `in_flight` at a time: that many tasks take
 /// requests from one counter until it runs out, so all stay busy to the end.
-async fn drive(target: &Target, count: usize, in_flight: usize) -> Run {
+async fn drive(target: &Target, count: usize, in_flight: usize, dispatch: &Dispatch) -> Run {
     async fn worker(mut target: Target, left: Arc<AtomicUsize>, expected: usize) -> Vec<u64> {
         let mut latencies = Vec::with_capacity(expected);
         while left
@@ -755,12 +738,17 @@ async fn drive(target: &Target, count: usize, in_flight: usize) -> Run {
     let left = Arc::new(AtomicUsize::new(count));
     let start = now();
     let latencies = if in_flight <= 1 {
-        worker(target.clone(), left, count).await
+        worker(target.clone(), left, count)
+            .with_subscriber(dispatch.clone())
+            .await
     } else {
         // NOTE: room for twice a fair share, so no task reallocates while measuring.
         let expected = count / in_flight * 2 + 16;
         let tasks: Vec<_> = (0..in_flight)
-            .map(|_| tokio::spawn(worker(target.clone(), Arc::clone(&left), expected)))
+            .map(|_| {
+                let worker = worker(target.clone(), Arc::clone(&left), expected);
+                tokio::spawn(worker.with_subscriber(dispatch.clone()))
+            })
             .collect();
         let mut all = Vec::with_capacity(count);
         for task in tasks {

@@ -54,7 +54,10 @@ async fn main() -> Result<(), BoxError> {
         .build()?;
 
     println!("\n== 1. 503, then 200");
-    client.get("/items?api_key=never-shown-either").send().await?;
+    client
+        .get("/items?api_key=never-shown-either")
+        .send()
+        .await?;
 
     println!("\n== 2. a 429 with Retry-After pauses every caller");
     let busy = tokio::spawn(client.get("/busy").send());

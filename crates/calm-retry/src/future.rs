@@ -279,7 +279,11 @@ impl<S, B> Attempts<S, B> {
 
     /// Sends the prepared retry, in a span of its own under `request_span` when the request
     /// is traced; the service must be ready.
-    fn call<R>(&mut self, request_span: Option<&Span>, info: &RetryInfo) -> (S::Future, Option<Span>)
+    fn call<R>(
+        &mut self,
+        request_span: Option<&Span>,
+        info: &RetryInfo,
+    ) -> (S::Future, Option<Span>)
     where
         S: Service<Request<B>, Response = Response<R>>,
     {
