@@ -77,6 +77,7 @@
 //! | Redis unreachable: the fallback is in force / Redis answers again | WARN / INFO | one quota for many processes is not shared meanwhile |
 //! | `max_wait` refusal (host, the wait it would have taken) | INFO | the caller asked for this bound and gets a typed error; a request was not sent |
 //! | a `Retry-After` above the cap, a retry past the deadline: the response comes back early | INFO | nothing broke, but the caller gets a failure a retry might have fixed |
+//! | a request cut by its [`timeout`](ClientBuilder::timeout) | INFO | the caller gets the typed error it asked for, but the request did not complete |
 //! | retry scheduled (reason, wait, its source) | DEBUG | routine: the span tree shows it too |
 //! | a wait for the rate limiter of [`ratelimit::LOGGED_WAIT`] or more | DEBUG | pacing is the limiter doing its job |
 //! | a malformed quota or `Retry-After` hint, ignored | DEBUG | the server's mistake, handled |

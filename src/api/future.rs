@@ -171,6 +171,13 @@ impl Future for ResponseFuture {
                 };
                 let mut timed_out = TimedOut::new(after);
                 timed_out.attempts = this.attempts.as_ref().map_or(0, AttemptCount::get);
+                // NOTE: INFO, like the retry layer's early returns: the caller gets a typed
+                // error it asked for, but the request did not complete.
+                tracing::info!(
+                    timeout = ?after,
+                    calm.attempts = timed_out.attempts,
+                    "request cut by its timeout"
+                );
                 Err(timed_out.into())
             }
         };

@@ -283,3 +283,54 @@ async fn the_retry_layer_alone_never_shows_userinfo_or_the_query() {
     assert_nothing_secret(&captured);
     assert!(!captured.all_text().contains("user"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_is_an_info_event_and_a_malformed_retry_after_a_debug_one() {
+    let (captured, _guard) = Captured::install(LevelFilter::DEBUG);
+    let client = Client::builder(BASE)
+        .retry(RetryPolicy::default().backoff(Backoff::constant(ms(400))))
+        .timeout(ms(300))
+        .build_with(scripted([(503, &[("retry-after", "soon")][..])]))
+        .unwrap();
+
+    // The 503's Retry-After is not understood, so the backoff of 400 ms applies; it would end
+    // past the 300 ms timeout, so the 503 comes back at once.
+    let response = client.get("/a").send().await.unwrap();
+    assert_eq!(response.status(), 503);
+
+    let events = captured.events();
+    let malformed = events
+        .iter()
+        .find(|e| e.message == "ignoring malformed Retry-After")
+        .expect("the malformed hint is logged");
+    assert_eq!(malformed.level, Level::DEBUG);
+    assert_eq!(malformed.field("value"), Some("\"soon\""));
+    let cut = events
+        .iter()
+        .find(|e| e.level == Level::INFO)
+        .expect("the early return is logged");
+    assert!(cut.message.contains("deadline"), "{cut:#?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_cut_by_its_timeout_is_an_info_event() {
+    let (captured, _guard) = Captured::install(LevelFilter::INFO);
+    let slow = tower::service_fn(|_req: Request<calm::Body>| async {
+        tokio::time::sleep(ms(10_000)).await;
+        Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    });
+    let client = Client::builder(BASE)
+        .timeout(ms(300))
+        .build_with(slow)
+        .unwrap();
+
+    let cut = client.get("/a").send().await.unwrap_err();
+    assert!(cut.is_timeout(), "{cut:?}");
+
+    let events = captured.events();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0].level, Level::INFO);
+    assert_eq!(events[0].message, "request cut by its timeout");
+    assert_eq!(events[0].field("timeout"), Some("300ms"));
+    assert_eq!(events[0].field("calm.attempts"), Some("1"));
+}

@@ -439,17 +439,8 @@ where
                         // NOTE: the attempt is over: its span closes now, not with the request.
                         *span = Span::none();
                     }
-                    let traced_error_type = match (traced, this.meter.is_some()) {
-                        (Traced::Error(err), true) => {
-                            Some(trace::error_type(err, &attempts.config.policy))
-                        }
-                        _ => None,
-                    };
                     if let Some(meter) = this.meter.as_ref() {
-                        // NOTE: a place the rate limiter below refused was no HTTP request.
-                        if traced_error_type != Some("rate_limited") {
-                            meter.attempt();
-                        }
+                        meter.attempt(traced, &attempts.config.policy);
                     }
                     if let (Err(err), Some(last)) = (&result, this.last.take()) {
                         if let Some(retry_at) = attempts.refused_past_deadline(&**err) {

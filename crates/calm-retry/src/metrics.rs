@@ -45,6 +45,8 @@ mod enabled {
 
     use super::names;
     use crate::info::RetryReason;
+    use crate::policy::RetryPolicy;
+    use crate::trace::{self, Outcome};
 
     /// The metrics of one logical request; dropping it ends the request's `active_requests`.
     #[derive(Debug)]
@@ -67,7 +69,14 @@ mod enabled {
             }
         }
 
-        pub(crate) fn attempt(&self) {
+        /// Counts an attempt that came to `outcome`, unless the rate limiter below refused
+        /// it: such an attempt was no HTTP request.
+        pub(crate) fn attempt(&self, outcome: Outcome<'_>, policy: &RetryPolicy) {
+            if let Outcome::Error(err) = outcome {
+                if trace::error_type(err, policy) == "rate_limited" {
+                    return;
+                }
+            }
             counter!(names::ATTEMPTS, "http.request.method" => self.method.clone(), "server.address" => self.address.clone())
                 .increment(1);
         }
@@ -125,6 +134,8 @@ mod disabled {
     use http::{Request, StatusCode};
 
     use crate::info::RetryReason;
+    use crate::policy::RetryPolicy;
+    use crate::trace::Outcome;
 
     /// Nothing to record without the `metrics` feature.
     #[derive(Debug)]
@@ -135,7 +146,7 @@ mod disabled {
             Meter
         }
 
-        pub(crate) fn attempt(&self) {}
+        pub(crate) fn attempt(&self, _outcome: Outcome<'_>, _policy: &RetryPolicy) {}
 
         pub(crate) fn retry(&self, _reason: RetryReason) {}
 

@@ -104,7 +104,11 @@ impl RetryAfter {
 /// both come from the server's clock, so clock skew between client and server cancels out —
 /// and from `wall_clock()` otherwise.
 pub(crate) fn hint(headers: &HeaderMap, wall_clock: fn() -> SystemTime) -> Option<Duration> {
-    let after = RetryAfter::from_headers(headers)?;
+    let value = headers.get(header::RETRY_AFTER)?;
+    let Some(after) = RetryAfter::parse(value) else {
+        tracing::debug!(value = ?value, "ignoring malformed Retry-After");
+        return None;
+    };
     let now = match after {
         RetryAfter::Delay(delay) => return Some(delay),
         RetryAfter::Date(_) => headers
