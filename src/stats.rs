@@ -26,11 +26,12 @@ use std::time::Duration;
 /// assert_eq!(
 ///     format!("{stats:?}"),
 ///     "Stats { requests: 2, attempts: 2, retries: {}, responses_429: 0, errors: 0, \
-///      rate_limit_wait: 0ns, rate_limit_waits: 0, redirects: 0, server_pauses: 0 }",
+///      rate_limit_wait: 0ns, rate_limit_waits: 0, redirects: 0, server_pauses: 0, \
+///      learned_rate: none }",
 /// );
 /// # });
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Stats {
     /// Requests sent by callers (each counted once, however many attempts it took).
@@ -52,6 +53,10 @@ pub struct Stats {
     /// Times a server hint (`Retry-After`, quota headers) paused every caller of the rate
     /// limiter (zero without one).
     pub server_pauses: u64,
+    /// The rate an adaptive rate limiter paces at now, per second
+    /// ([`ClientBuilder::adaptive_rate`](crate::ClientBuilder::adaptive_rate)); `None`
+    /// without one.
+    pub learned_rate: Option<f64>,
 }
 
 impl fmt::Debug for Stats {
@@ -68,6 +73,10 @@ impl fmt::Debug for Stats {
             .field("rate_limit_waits", &self.rate_limit_waits)
             .field("redirects", &self.redirects)
             .field("server_pauses", &self.server_pauses)
+            .field(
+                "learned_rate",
+                &format_args!("{}", LearnedRate(self.learned_rate)),
+            )
             .finish()
     }
 }
@@ -76,6 +85,18 @@ impl fmt::Debug for Stats {
 pub(crate) fn to_millis(d: Duration) -> Duration {
     let millis = d.as_micros().saturating_add(500) / 1000;
     Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
+}
+
+/// A learned rate as `37.2/s`, or `none`.
+pub(crate) struct LearnedRate(pub(crate) Option<f64>);
+
+impl fmt::Display for LearnedRate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(rate) => write!(f, "{rate:.1}/s"),
+            None => f.write_str("none"),
+        }
+    }
 }
 
 /// Retries by reason as `{"status 503": 2, "connect error": 1}`.
@@ -167,6 +188,7 @@ impl Recorder {
             rate_limit_waits: 0,
             redirects: self.redirects.load(Relaxed),
             server_pauses: 0,
+            learned_rate: None,
         }
     }
 }

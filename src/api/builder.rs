@@ -10,7 +10,7 @@ use bytes::Bytes;
 use calm_client::redirect::FollowRedirectLayer;
 use calm_client::transport::{Transport, TransportBuilder, TransportError};
 use calm_client::{IntoBaseUrl, SharedClientBuilder, SharedClientLayer};
-use calm_ratelimit::{Limiter, Quota, RateLimitLayer};
+use calm_ratelimit::{Adaptive, Limiter, Quota, RateLimitLayer};
 use calm_retry::{RetryLayer, RetryPolicy};
 use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response};
@@ -79,6 +79,7 @@ pub struct ClientBuilder {
     max_in_flight: Option<usize>,
     max_redirects: Option<usize>,
     trace_url_query: bool,
+    adaptive: Option<Adaptive>,
     pub(super) transport: TransportBuilder,
 }
 
@@ -101,6 +102,7 @@ impl ClientBuilder {
             max_in_flight: None,
             max_redirects: None,
             trace_url_query: false,
+            adaptive: None,
             transport: Transport::builder(),
         }
     }
@@ -149,6 +151,28 @@ impl ClientBuilder {
     /// a request then takes its place in all of them at once.
     pub fn rate_limit(mut self, quota: Quota) -> Self {
         self.quotas.push(quota);
+        self
+    }
+
+    /// Learns the API's rate from its throttling responses (429, 503): lowers the pace when
+    /// throttled, grows it back along a cubic curve (see [`Adaptive`]). Quotas given to
+    /// [`rate_limit`](Self::rate_limit) stay hard ceilings. Ignored when a
+    /// [`limiter`](Self::limiter) is given (build that one with [`Limiter::adaptive`]).
+    ///
+    /// ```
+    /// use calm::ratelimit::Adaptive;
+    /// use calm::{Client, Quota};
+    /// use std::num::NonZeroU32;
+    ///
+    /// let client = Client::builder("https://api.example.com")
+    ///     .rate_limit(Quota::per_second(NonZeroU32::new(50).unwrap())) // never above
+    ///     .adaptive_rate(Adaptive::starting_at(20.0))
+    ///     .build()?;
+    /// assert_eq!(client.limiter_snapshot().unwrap().learned_rate, Some(20.0));
+    /// # Ok::<(), calm::BuildError>(())
+    /// ```
+    pub fn adaptive_rate(mut self, adaptive: Adaptive) -> Self {
+        self.adaptive = Some(adaptive);
         self
     }
 
@@ -309,9 +333,16 @@ impl ClientBuilder {
             .map_err(|e| BuildError::new(BuildErrorKind::Retry, e))?
             .trace_url_query(self.trace_url_query);
 
-        let limiter = self.limiter.or_else(|| {
-            (!self.quotas.is_empty()).then(|| Limiter::with_quotas(self.quotas.iter().copied()))
-        });
+        let limiter = match (self.limiter, self.adaptive) {
+            (Some(limiter), _) => Some(limiter),
+            (None, Some(adaptive)) => Some(
+                Limiter::adaptive(self.quotas.iter().copied(), adaptive)
+                    .map_err(|e| BuildError::new(BuildErrorKind::AdaptiveRate, e))?,
+            ),
+            (None, None) => {
+                (!self.quotas.is_empty()).then(|| Limiter::with_quotas(self.quotas.iter().copied()))
+            }
+        };
         let rate_limit_layer = limiter.clone().map(|limiter| {
             let mut layer = RateLimitLayer::from_limiter(limiter)
                 .server_hints(self.server_hints)
@@ -422,6 +453,7 @@ impl fmt::Debug for ClientBuilder {
             .field("timeout", &self.timeout)
             .field("max_in_flight", &self.max_in_flight)
             .field("max_redirects", &self.max_redirects)
+            .field("adaptive", &self.adaptive)
             .finish_non_exhaustive()
     }
 }

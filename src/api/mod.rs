@@ -10,7 +10,7 @@ pub(crate) use builder::with_facade_predicates;
 pub use builder::ClientBuilder;
 pub use future::ResponseFuture;
 
-use crate::stats::{to_millis, Recorder, Stats};
+use crate::stats::{to_millis, LearnedRate, Recorder, Stats};
 use crate::{Body, RequestBuilder};
 use calm_client::{BaseUrl, IntoBaseUrl, SharedClientLayer};
 use calm_ratelimit::{Limiter, Snapshot};
@@ -155,6 +155,7 @@ impl Client {
             stats.rate_limit_wait = snapshot.total_waited;
             stats.rate_limit_waits = snapshot.waits;
             stats.server_pauses = snapshot.pauses;
+            stats.learned_rate = snapshot.learned_rate;
         }
         stats
     }
@@ -261,8 +262,12 @@ impl fmt::Debug for Client {
             None => s.field("rate_limit", &format_args!("none")),
             Some(limiter) => {
                 let snapshot = limiter.snapshot();
-                s.field("quotas", &Quotas(limiter.quotas()))
-                    .field("queued", &snapshot.queued);
+                s.field("quotas", &Quotas(limiter.quotas()));
+                if snapshot.learned_rate.is_some() {
+                    let rate = LearnedRate(snapshot.learned_rate);
+                    s.field("learned_rate", &format_args!("{rate}"));
+                }
+                s.field("queued", &snapshot.queued);
                 match snapshot.paused_for() {
                     Some(left) => s.field("paused", &format_args!("{:?} left", to_millis(left))),
                     None => s.field("paused", &format_args!("no")),

@@ -37,6 +37,9 @@ pub enum BuildErrorKind {
     /// [`max_in_flight`](crate::ClientBuilder::max_in_flight) is `0`, so no request could
     /// ever be sent.
     MaxInFlight,
+    /// An [`adaptive_rate`](crate::ClientBuilder::adaptive_rate) setting is out of range
+    /// ([`InvalidAdaptive`](crate::ratelimit::InvalidAdaptive)).
+    AdaptiveRate,
 }
 
 impl BuildError {
@@ -61,6 +64,7 @@ impl fmt::Display for BuildError {
             BuildErrorKind::Retry => "invalid retry policy",
             BuildErrorKind::Transport => "transport setup failed",
             BuildErrorKind::MaxInFlight => "invalid in-flight limit",
+            BuildErrorKind::AdaptiveRate => "invalid adaptive rate",
         };
         write!(f, "cannot build client: {part}: {}", self.source)
     }

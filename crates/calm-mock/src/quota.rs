@@ -62,6 +62,9 @@ pub enum QuotaHeaders {
     Ietf,
     /// No quota headers (429 answers still carry `Retry-After`).
     None,
+    /// Nothing at all: a bare `429`, with neither quota headers nor `Retry-After`, as APIs
+    /// that keep their quota to themselves answer.
+    Silent,
 }
 
 /// Whether a request fits in the current window.
@@ -74,42 +77,64 @@ pub(crate) struct Admission {
 
 #[derive(Debug)]
 pub(crate) struct QuotaState {
-    limit: u32,
-    period: Duration,
     style: QuotaHeaders,
     started: Instant,
-    /// (window index, requests admitted in it)
-    window: Mutex<(u128, u32)>,
+    window: Mutex<Window>,
+}
+
+#[derive(Debug)]
+struct Window {
+    limit: u32,
+    period: Duration,
+    /// The window's index since `started`, and the requests admitted in it.
+    index: u128,
+    admitted: u32,
 }
 
 impl QuotaState {
     pub(crate) fn new(limit: u32, period: Duration, style: QuotaHeaders, started: Instant) -> Self {
         Self {
-            limit,
-            // NOTE: a zero period would divide by zero; one millisecond is "no real limit".
-            period: period.max(Duration::from_millis(1)),
             style,
             started,
-            window: Mutex::new((0, 0)),
+            window: Mutex::new(Window {
+                limit,
+                period: at_least_a_millisecond(period),
+                index: 0,
+                admitted: 0,
+            }),
         }
     }
 
+    /// From now on, `limit` per `period`; the current window keeps its count.
+    pub(crate) fn set(&self, limit: u32, period: Duration) {
+        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        window.limit = limit;
+        window.period = at_least_a_millisecond(period);
+    }
+
+    /// The limit and period in force.
+    pub(crate) fn get(&self) -> (u32, Duration) {
+        let window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        (window.limit, window.period)
+    }
+
     pub(crate) fn admit(&self, now: Instant) -> Admission {
+        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
         let elapsed = now.saturating_duration_since(self.started).as_nanos();
-        let period = self.period.as_nanos();
+        let period = window.period.as_nanos();
         let index = elapsed / period;
         let reset_nanos = period * (index + 1) - elapsed;
         let reset = Duration::from_nanos(u64::try_from(reset_nanos).unwrap_or(u64::MAX));
 
-        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        if window.0 != index {
-            *window = (index, 0);
+        if window.index != index {
+            window.index = index;
+            window.admitted = 0;
         }
-        if window.1 < self.limit {
-            window.1 += 1;
+        if window.admitted < window.limit {
+            window.admitted += 1;
             Admission {
                 allowed: true,
-                remaining: self.limit - window.1,
+                remaining: window.limit - window.admitted,
                 reset,
             }
         } else {
@@ -130,10 +155,13 @@ impl QuotaState {
                 }
             }
         };
+        if self.style == QuotaHeaders::Silent {
+            return;
+        }
         if !admission.allowed {
             put(RETRY_AFTER, ceil_secs(admission.reset).to_string());
         }
-        let limit = self.limit;
+        let (limit, period) = self.get();
         let remaining = admission.remaining;
         match self.style {
             QuotaHeaders::XRateLimit | QuotaHeaders::XRateLimitEpoch => {
@@ -155,10 +183,10 @@ impl QuotaState {
                 );
                 put(
                     RATELIMIT_POLICY,
-                    format!("\"default\";q={limit};w={}", ceil_secs(self.period)),
+                    format!("\"default\";q={limit};w={}", ceil_secs(period)),
                 );
             }
-            QuotaHeaders::None => {}
+            QuotaHeaders::None | QuotaHeaders::Silent => {}
         }
     }
 }
@@ -168,6 +196,11 @@ const X_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining")
 const X_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+/// A zero period would divide by zero; one millisecond is "no real limit".
+fn at_least_a_millisecond(period: Duration) -> Duration {
+    period.max(Duration::from_millis(1))
+}
 
 fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)

@@ -320,6 +320,45 @@ impl MockApi {
     pub fn count_429(&self) -> usize {
         self.shared.rejected.load(Ordering::SeqCst)
     }
+
+    /// Changes the quota of a server in quota mode: `limit` per `period` from now on (the
+    /// current window keeps what it counted). Returns `false`, changing nothing, for a server
+    /// started without a quota.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use std::time::Duration;
+    /// use calm_mock::{MockApi, QuotaHeaders};
+    ///
+    /// let api = MockApi::builder()
+    ///     .quota(1, Duration::from_secs(60))
+    ///     .quota_headers(QuotaHeaders::Silent)
+    ///     .start()
+    ///     .await;
+    /// let client = Client::builder(TokioExecutor::new()).build_http::<String>();
+    /// let get = || client.get(api.url("/").parse().unwrap());
+    ///
+    /// assert_eq!(get().await.unwrap().status(), 200);
+    /// let refused = get().await.unwrap();
+    /// assert_eq!(refused.status(), 429);
+    /// assert!(!refused.headers().contains_key("retry-after"));
+    ///
+    /// assert!(api.set_quota(3, Duration::from_secs(60)));
+    /// assert_eq!(get().await.unwrap().status(), 200); // the window's 2nd and 3rd places
+    /// assert!(!MockApi::start().await.set_quota(3, Duration::from_secs(60)));
+    /// # }
+    /// ```
+    pub fn set_quota(&self, limit: u32, period: Duration) -> bool {
+        match &self.shared.quota {
+            Some(quota) => {
+                quota.set(limit, period);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl Drop for MockApi {

@@ -172,6 +172,14 @@ pub trait Backend: fmt::Debug + Send + Sync + 'static {
     fn quotas(&self) -> &[Quota] {
         &[]
     }
+
+    /// Paces at most `per_second` requests per second from now on, on top of the quotas: the
+    /// rate an [`Adaptive`](crate::Adaptive) limiter learned. Returns whether the backend
+    /// paces by a learned rate at all (by default it does not, and the call does nothing).
+    fn set_learned_rate(&self, per_second: f64) -> bool {
+        let _ = per_second;
+        false
+    }
 }
 /// A reserved place: an id that only its backend interprets, and the instant of the place
 /// when the backend knew it at once.
@@ -358,6 +366,8 @@ impl BackendState {
 pub struct InProcess {
     origin: Instant,
     quotas: Box<[Quota]>,
+    /// The index of the lane paced by a learned rate, after the quotas' lanes.
+    learned: Option<usize>,
     state: Mutex<State>,
 }
 
@@ -430,6 +440,7 @@ impl InProcess {
         InProcess {
             origin: Instant::now(),
             quotas,
+            learned: None,
             state: Mutex::new(State {
                 lanes,
                 queue: VecDeque::new(),
@@ -441,6 +452,29 @@ impl InProcess {
                 waited: 0,
             }),
         }
+    }
+
+    /// A backend enforcing `quotas` and, on top of them, a rate it is told
+    /// ([`Backend::set_learned_rate`]), `per_second` at first (no limit of its own if `None`).
+    pub(crate) fn with_learned_rate(
+        quotas: impl IntoIterator<Item = Quota>,
+        per_second: Option<f64>,
+    ) -> InProcess {
+        let mut backend = InProcess::new(quotas);
+        let state = backend
+            .state
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut lanes = std::mem::take(&mut state.lanes).into_vec();
+        backend.learned = Some(lanes.len());
+        lanes.push(Lane {
+            interval: per_second.map_or(0, interval_of),
+            tolerance: 0,
+            base: 0,
+            tail: 0,
+        });
+        state.lanes = lanes.into_boxed_slice();
+        backend
     }
 
     /// The quotas this backend enforces.
@@ -614,6 +648,14 @@ impl State {
     }
 }
 
+/// The GCRA interval of `per_second` requests per second, in nanoseconds (at least one).
+fn interval_of(per_second: f64) -> u128 {
+    let nanos = 1e9 / per_second;
+    // NOTE: `as` saturates: an infinite or NaN rate would be 0 or u128::MAX; callers pass
+    // finite rates above zero.
+    (nanos.ceil() as u128).max(1)
+}
+
 fn wake_all(wake: Vec<Waker>) {
     wake.into_iter().for_each(Waker::wake);
 }
@@ -722,6 +764,32 @@ impl Backend for InProcess {
         st.wake_new_head(head, n, &mut wake);
         drop(st);
         wake_all(wake);
+    }
+
+    fn set_learned_rate(&self, per_second: f64) -> bool {
+        let Some(lane) = self.learned else {
+            return false;
+        };
+        let mut wake = Vec::new();
+        let (mut st, n) = self.lock();
+        let head = st.queue.front().map(|e| e.id);
+        st.settle(n, &mut wake);
+        st.lanes[lane].interval = interval_of(per_second);
+        // NOTE: every queued ticket is placed again at the new rate; a holder whose place
+        // came closer is woken (one whose place moved away finds out when it wakes).
+        st.stale = 0;
+        st.replay_all(n);
+        for entry in st.queue.iter_mut() {
+            if entry.at < entry.promised {
+                entry.promised = entry.at;
+                wake.extend(entry.waker.clone());
+            }
+        }
+        st.settle(n, &mut wake);
+        st.wake_new_head(head, n, &mut wake);
+        drop(st);
+        wake_all(wake);
+        true
     }
 
     fn pause_until(&self, until: Instant) -> bool {

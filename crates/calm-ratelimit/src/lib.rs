@@ -72,6 +72,7 @@
 //! None: the crate depends on `http`, `tokio` (time), `tower-service`, `tower-layer`,
 //! `httpdate`, `pin-project-lite` and `tracing` only, never on hyper.
 
+mod adaptive;
 pub mod backend;
 pub mod error;
 mod future;
@@ -80,10 +81,12 @@ mod layer;
 mod limiter;
 mod max_wait;
 pub mod metrics;
+mod paced;
 mod quota;
 mod service;
 mod snapshot;
 
+pub use crate::adaptive::{Adaptive, InvalidAdaptive};
 pub use crate::error::BoxError;
 pub use crate::future::{ResponseFuture, LOGGED_WAIT};
 pub use crate::hints::WallClock;

@@ -11,9 +11,11 @@ use std::time::Duration;
 use http::{HeaderMap, StatusCode};
 use tokio::time::{Instant, Sleep};
 
+use crate::adaptive::{Adaptive, Cubic, InvalidAdaptive};
 use crate::backend::{Admission, Backend, InProcess, Ticket};
 use crate::error::{Denied, MaxWaitExceeded, Unavailable};
 use crate::hints::{self, WallClock};
+use crate::paced::Paced;
 use crate::{Quota, Snapshot};
 
 /// The shared state of a rate limit: quotas, the queue of waiting callers, server pauses.
@@ -56,6 +58,8 @@ pub struct Limiter {
 
 struct Shared<B: ?Sized> {
     server: Mutex<ServerState>,
+    /// The learning state of an adaptive limiter.
+    adaptive: Option<Mutex<Cubic>>,
     rejected: AtomicU64,
     throttled: AtomicU64,
     pauses: AtomicU64,
@@ -87,8 +91,73 @@ impl Limiter {
     /// A limiter over a custom [`Backend`].
     #[must_use]
     pub fn with_backend<B: Backend>(backend: B) -> Limiter {
+        Limiter::from_parts(backend, None)
+    }
+
+    /// A limiter that learns its rate from the server's throttling responses (see
+    /// [`Adaptive`]), in this process, with `quotas` as hard ceilings.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidAdaptive`] when a setting of `adaptive` is out of range.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use calm_ratelimit::{Adaptive, Limiter};
+    ///
+    /// let limiter = Limiter::adaptive([], Adaptive::starting_at(10.0)).unwrap();
+    /// assert_eq!(limiter.snapshot().learned_rate, Some(10.0));
+    /// assert!(Limiter::adaptive([], Adaptive::starting_at(-1.0)).is_err());
+    /// # }
+    /// ```
+    pub fn adaptive(
+        quotas: impl IntoIterator<Item = Quota>,
+        adaptive: Adaptive,
+    ) -> Result<Limiter, InvalidAdaptive> {
+        adaptive.validate()?;
+        let quotas: Vec<Quota> = quotas.into_iter().collect();
+        let cubic = Cubic::new(adaptive, ceiling(&quotas), Instant::now());
+        let backend = InProcess::with_learned_rate(quotas, cubic.rate());
+        Ok(Limiter::from_parts(backend, Some(cubic)))
+    }
+
+    /// A limiter over a custom [`Backend`] (calm-ratelimit-redis's, say) that also learns a
+    /// rate from the server's throttling responses and paces at it in this process: a request
+    /// goes once it has its place in the backend and at the learned rate. The backend's quotas
+    /// stay ceilings and its state stays shared; the learned rate is this process's own.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidAdaptive`] when a setting of `adaptive` is out of range.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::num::NonZeroU32;
+    /// use calm_ratelimit::backend::InProcess;
+    /// use calm_ratelimit::{Adaptive, Limiter, Quota};
+    ///
+    /// let shared = InProcess::new([Quota::per_second(NonZeroU32::new(100).unwrap())]);
+    /// let limiter = Limiter::adaptive_over(shared, Adaptive::starting_at(30.0)).unwrap();
+    /// assert_eq!(limiter.snapshot().learned_rate, Some(30.0));
+    /// assert_eq!(limiter.quotas().len(), 1);
+    /// # }
+    /// ```
+    pub fn adaptive_over<B: Backend>(
+        backend: B,
+        adaptive: Adaptive,
+    ) -> Result<Limiter, InvalidAdaptive> {
+        adaptive.validate()?;
+        let cubic = Cubic::new(adaptive, ceiling(backend.quotas()), Instant::now());
+        let backend = Paced::new(backend, cubic.rate());
+        Ok(Limiter::from_parts(backend, Some(cubic)))
+    }
+
+    fn from_parts<B: Backend>(backend: B, adaptive: Option<Cubic>) -> Limiter {
         let shared: Arc<Shared<dyn Backend>> = Arc::new(Shared {
             server: Mutex::new(ServerState::default()),
+            adaptive: adaptive.map(Mutex::new),
             rejected: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
             pauses: AtomicU64::new(0),
@@ -237,6 +306,37 @@ impl Limiter {
             rejected: self.shared.rejected.load(Ordering::Relaxed),
             throttled: self.shared.throttled.load(Ordering::Relaxed),
             pauses: self.shared.pauses.load(Ordering::Relaxed),
+            learned_rate: self.learned_rate(),
+        }
+    }
+
+    /// The rate an adaptive limiter paces at now, per second.
+    fn learned_rate(&self) -> Option<f64> {
+        let adaptive = self.shared.adaptive.as_ref()?;
+        adaptive
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .rate()
+    }
+
+    /// Learns from one response, if the limiter is adaptive.
+    fn learn(&self, throttled: bool, host: &dyn fmt::Display) {
+        let Some(adaptive) = &self.shared.adaptive else {
+            return;
+        };
+        let mut cubic = adaptive.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(rate) = cubic.on_response(Instant::now(), throttled) else {
+            return;
+        };
+        drop(cubic);
+        self.backend().set_learned_rate(rate);
+        crate::metrics::learned(host, rate);
+        if throttled {
+            tracing::debug!(
+                host = %host,
+                calm.rate_limit.learned_rate = rate,
+                "throttled: the adaptive rate comes down"
+            );
         }
     }
 
@@ -302,10 +402,14 @@ impl Limiter {
     ) {
         // NOTE: most responses carry no hint; one pass over the header names spares them the
         // wall-clock read and the dozen lookups of the parsers.
-        if status != StatusCode::TOO_MANY_REQUESTS && !hints::may_carry_hint(headers) {
-            return;
-        }
-        let Some(hint) = hints::read(headers, status, clock.now()) else {
+        let hint = (status == StatusCode::TOO_MANY_REQUESTS || hints::may_carry_hint(headers))
+            .then(|| hints::read(headers, status, clock.now()))
+            .flatten();
+        let throttled = status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::SERVICE_UNAVAILABLE
+            || hint.as_ref().is_some_and(|h| h.throttled);
+        self.learn(throttled, host);
+        let Some(hint) = hint else {
             return;
         };
         let now = Instant::now();
@@ -356,6 +460,14 @@ impl fmt::Debug for Limiter {
             .field("backend", &self.backend())
             .finish_non_exhaustive()
     }
+}
+
+/// The lowest sustained rate of `quotas`, per second (infinite without one).
+fn ceiling(quotas: &[Quota]) -> f64 {
+    quotas
+        .iter()
+        .map(|q| 1.0 / q.interval().as_secs_f64())
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// The future of [`Limiter::acquire`]: resolves when the caller's place has come.

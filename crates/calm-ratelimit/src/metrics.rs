@@ -7,6 +7,7 @@
 //! | `calm.rate_limit.queued` | gauge | requests | `server.address` |
 //! | `calm.rate_limit.refusals` | counter | requests | `server.address` |
 //! | `calm.rate_limit.pauses` | counter | pauses | `server.address`, `calm.rate_limit.header` |
+//! | `calm.rate_limit.learned_rate` | gauge | requests per second | `server.address` |
 //!
 //! Through a [`RateLimit`](crate::RateLimit) service, every request that gets its place
 //! records its wait (zero when the place was free at once), and a request waiting for its
@@ -27,13 +28,15 @@ pub mod names {
     pub const REFUSALS: &str = "calm.rate_limit.refusals";
     /// Counter: server hints that paused every caller of the limiter.
     pub const PAUSES: &str = "calm.rate_limit.pauses";
+    /// Gauge, requests per second: the rate an adaptive limiter paces at.
+    pub const LEARNED_RATE: &str = "calm.rate_limit.learned_rate";
 }
 
 #[cfg(feature = "metrics")]
-pub(crate) use enabled::{paused, Address, Queued};
+pub(crate) use enabled::{learned, paused, Address, Queued};
 
 #[cfg(not(feature = "metrics"))]
-pub(crate) use disabled::{paused, Address, Queued};
+pub(crate) use disabled::{learned, paused, Address, Queued};
 
 #[cfg(feature = "metrics")]
 mod enabled {
@@ -95,6 +98,12 @@ mod enabled {
             .increment(1);
     }
 
+    /// An adaptive limiter's rate changed to `rate`.
+    pub(crate) fn learned(host: &dyn fmt::Display, rate: f64) {
+        let address = host_only(&host.to_string());
+        gauge!(names::LEARNED_RATE, "server.address" => address).set(rate);
+    }
+
     /// `host[:port]` without its port, as OpenTelemetry's `server.address` (and the retry
     /// layer's label) has it.
     fn host_only(host_port: &str) -> String {
@@ -139,4 +148,6 @@ mod disabled {
     }
 
     pub(crate) fn paused(_host: &dyn fmt::Display, _header: &'static str) {}
+
+    pub(crate) fn learned(_host: &dyn fmt::Display, _rate: f64) {}
 }

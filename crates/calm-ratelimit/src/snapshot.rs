@@ -46,7 +46,7 @@ use crate::backend::StoreStatus;
 /// assert!(shown.starts_with("Snapshot { next_free: in 29.8s, paused: 29.8s left, queued: 0,"));
 /// # }
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct Snapshot {
     /// When this snapshot was taken.
@@ -78,6 +78,9 @@ pub struct Snapshot {
     /// How the shared store behind the limiter is doing, for a backend that keeps its state
     /// in one (calm-ratelimit-redis); `None` for the in-process backend.
     pub store: Option<StoreStatus>,
+    /// The rate an [`Adaptive`](crate::Adaptive) limiter paces at now, per second; `None`
+    /// for a fixed limiter, and for an unthrottled start until its first throttle.
+    pub learned_rate: Option<f64>,
 }
 
 impl Snapshot {
@@ -124,6 +127,10 @@ impl fmt::Debug for Snapshot {
             .field("throttled", &self.throttled)
             .field("pauses", &self.pauses)
             .field("store", &self.store)
+            .field(
+                "learned_rate",
+                &self.learned_rate.map(|r| format!("{:.1}/s", r)),
+            )
             .finish()
     }
 }
