@@ -114,6 +114,7 @@ mod stats;
 /// | `calm.rate_limit.queued` | gauge | requests | `server.address` | the rate limiter |
 /// | `calm.rate_limit.refusals` | counter | requests | `server.address` | the rate limiter (`max_wait`) |
 /// | `calm.rate_limit.pauses` | counter | pauses | `server.address`, `calm.rate_limit.header` | the rate limiter (server hints) |
+/// | `calm.rate_limit.learned_rate` | gauge | requests per second | `server.address` | an adaptive rate limiter, when its rate changes |
 ///
 /// The details are in [`retry::metrics`] and [`ratelimit::metrics`].
 pub mod metrics {

@@ -83,6 +83,24 @@ async fn stats_show_retries_by_reason_and_waits_to_the_millisecond() {
     assert_eq!(
         shown,
         "Stats { requests: 1, attempts: 3, retries: {\"status 503\": 2}, responses_429: 0, \
-         errors: 0, rate_limit_wait: 666ms, rate_limit_waits: 2, redirects: 0, server_pauses: 0 }"
+         errors: 0, rate_limit_wait: 666ms, rate_limit_waits: 2, redirects: 0, server_pauses: 0, \
+         learned_rate: none }"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_adaptive_client_shows_its_learned_rate() {
+    let _serial = serial();
+    let client = Client::builder(BASE)
+        .rate_limit(per_second(50))
+        .adaptive_rate(calm::ratelimit::Adaptive::starting_at(20.0))
+        .build_with(scripted([]))
+        .unwrap();
+    assert_eq!(
+        format!("{client:?}"),
+        r#"Client { base_url: "http://api.test:8080/v1/", quotas: [50/s], learned_rate: 20.0/s, queued: 0, paused: no, .. }"#
+    );
+    assert_eq!(client.stats().learned_rate, Some(20.0));
+    let shown = format!("{:?}", client.limiter_snapshot().unwrap());
+    assert!(shown.ends_with("learned_rate: 20.0/s }"), "{shown}");
 }

@@ -1,63 +1,4 @@
 //! [`Adaptive`]: a rate learned from the server's throttling responses, after CUBIC.
-//!
-//! Many APIs do not say their quota, or say it only by refusing. An adaptive limiter starts at
-//! a configured rate (or at no limit of its own) and, from the responses it reads:
-//!
-//! - on a **throttling response** (429, 503, or a 403 the quota headers call throttling),
-//!   takes the rate the server let through (the lowest of its own rate, the measured send
-//!   rate and the measured rate of responses that were not throttled) as the server's limit
-//!   for now, and drops to `beta` (0.7) times it. The throttles that follow within a second
-//!   belong to the same episode (requests already on their way, the rest of the server's
-//!   window) and do not lower it again;
-//! - on **any other response**, grows back along a cubic curve that reaches that limit again
-//!   `K = ∛(limit × (1 − beta) / scale)` seconds after the throttle, flat around it, then
-//!   probes above it ever faster (`rate = scale × (t − K)³ + limit`);
-//! - never goes above twice the **measured send rate** (responses per second, counted in
-//!   half-second buckets and smoothed), so a client that sends little does not learn a rate
-//!   it never tried; never below the `floor`; never above its fixed quotas, which stay hard
-//!   ceilings.
-//!
-//! This is the AWS SDKs' "adaptive" client rate limiter (β = 0.7, scale 0.4, the same
-//! measurement), with differences: it is per limiter, so one throttled API (or account) does
-//! not slow unrelated ones; one episode of throttles lowers the rate once, not once per
-//! throttled response (a server counting in fixed windows refuses everything until its window
-//! ends, and lowering the rate for each of those would drive it to the floor); the rate the
-//! server let through bounds the new limit, so a server that lowers its quota is followed in
-//! two episodes rather than many; and a throttle before the first half second of measurement
-//! starts from the configured rate rather than from zero.
-//!
-//! A `Retry-After` or a quota header that says nothing remains still pauses every caller as
-//! before; the adaptive rate is what paces them once the pause is over.
-//!
-//! # What is shared
-//!
-//! The learned rate belongs to the [`Limiter`](crate::Limiter): every clone, every
-//! [`RateLimit`](crate::RateLimit) built from it and every task learn together. Two limiters
-//! (two base URLs) learn independently. It learns from the responses its
-//! [`RateLimit`](crate::RateLimit) layers read, so it needs their
-//! [`server_hints`](crate::RateLimitLayer::server_hints) on (calm's `Client` turns them on;
-//! a bare `RateLimitLayer` has them off).
-//!
-//! Over the in-process backend ([`Limiter::adaptive`](crate::Limiter::adaptive)) the learned
-//! rate is one more lane of its GCRA, admitted atomically with the quotas. Over another
-//! backend ([`Limiter::adaptive_over`](crate::Limiter::adaptive_over), say
-//! calm-ratelimit-redis's) the quotas and pauses stay in that backend, shared by every
-//! process; the learned rate is this process's own, and paces it in front of the backend.
-//!
-//! # Examples
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
-//! # async fn main() {
-//! use std::num::NonZeroU32;
-//! use calm_ratelimit::{Adaptive, Limiter, Quota};
-//!
-//! // At most 100/s whatever it learns; start at 50/s.
-//! let ceiling = Quota::per_second(NonZeroU32::new(100).unwrap());
-//! let limiter = Limiter::adaptive([ceiling], Adaptive::starting_at(50.0)).unwrap();
-//! assert_eq!(limiter.snapshot().learned_rate, Some(50.0));
-//! # }
-//! ```
 
 use std::fmt;
 use std::time::Duration;
@@ -70,7 +11,68 @@ const SMOOTHING: f64 = 0.8;
 /// Throttles this soon after the one that lowered the rate belong to its episode.
 const EPISODE: Duration = Duration::from_secs(1);
 
-/// How an adaptive limiter learns; see the [module docs](self).
+/// How an adaptive limiter learns the server's rate from its throttling responses.
+///
+/// Many APIs do not say their quota, or say it only by refusing. An adaptive limiter starts at
+/// a configured rate (or at no limit of its own) and, from the responses it reads:
+///
+/// - on a **throttling response** (429, 503, or a 403 the quota headers call throttling),
+///   takes the rate the server let through (the lowest of its own rate, the measured send
+///   rate and the measured rate of responses that were not throttled) as the server's limit
+///   for now, and drops to `beta` (0.7) times it. The throttles that follow within a second
+///   belong to the same episode (requests already on their way, the rest of the server's
+///   window) and do not lower it again;
+/// - on **any other response**, grows back along a cubic curve that reaches that limit again
+///   `K = ∛(limit × (1 − beta) / scale)` seconds after the throttle, flat around it, then
+///   probes above it ever faster (`rate = scale × (t − K)³ + limit`);
+/// - never goes above twice the **measured send rate** (responses per second, counted in
+///   half-second buckets and smoothed), so a client that sends little does not learn a rate
+///   it never tried; never below the `floor`; never above its fixed quotas, which stay hard
+///   ceilings.
+///
+/// This is the AWS SDKs' "adaptive" client rate limiter (β = 0.7, scale 0.4, the same
+/// measurement), with differences: it is per limiter, so one throttled API (or account) does
+/// not slow unrelated ones; one episode of throttles lowers the rate once, not once per
+/// throttled response (a server counting in fixed windows refuses everything until its window
+/// ends, and lowering the rate for each of those would drive it to the floor); the rate the
+/// server let through bounds the new limit, so a server that lowers its quota is followed in
+/// two episodes rather than many; and a throttle before the first half second of measurement
+/// starts from the configured rate rather than from zero.
+///
+/// A `Retry-After` or a quota header that says nothing remains still pauses every caller as
+/// before; the adaptive rate is what paces them once the pause is over.
+///
+/// # What is shared
+///
+/// The learned rate belongs to the [`Limiter`](crate::Limiter): every clone, every
+/// [`RateLimit`](crate::RateLimit) built from it and every task learn together. Two limiters
+/// (two base URLs) learn independently. It learns from the responses its
+/// [`RateLimit`](crate::RateLimit) layers read, so it needs their
+/// [`server_hints`](crate::RateLimitLayer::server_hints) on (calm's `Client` turns them on;
+/// a bare `RateLimitLayer` has them off).
+///
+/// Over the in-process backend ([`Limiter::adaptive`](crate::Limiter::adaptive)) the learned
+/// rate is one more lane of its GCRA, admitted atomically with the quotas. Over another
+/// backend ([`Limiter::adaptive_over`](crate::Limiter::adaptive_over), say
+/// calm-ratelimit-redis's) the quotas and pauses stay in that backend, shared by every
+/// process; the learned rate is this process's own, and paces it in front of the backend.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::num::NonZeroU32;
+/// use calm_ratelimit::{Adaptive, Limiter, Quota};
+///
+/// // At most 100/s whatever it learns; start at 50/s.
+/// let ceiling = Quota::per_second(NonZeroU32::new(100).unwrap());
+/// let limiter = Limiter::adaptive([ceiling], Adaptive::starting_at(50.0)).unwrap();
+/// assert_eq!(limiter.snapshot().learned_rate, Some(50.0));
+/// # }
+/// ```
+///
+/// # Settings
 ///
 /// ```
 /// use calm_ratelimit::Adaptive;

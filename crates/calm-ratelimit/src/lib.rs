@@ -30,8 +30,12 @@
 //!   calls to an upstream API, turn hints on; calm's `Client` does. They are off by default
 //!   so that a layer in front of your own routes does not pause itself on your own handlers'
 //!   answers.
+//! - **Adaptive, when asked**: [`Limiter::adaptive`] learns the server's real limit from its
+//!   throttling responses (429, 503), for APIs that do not publish it or lower it under load:
+//!   down by 30 % per throttling episode, back up along a cubic curve (see [`Adaptive`]), the
+//!   quotas staying hard ceilings.
 //! - **Observable**: [`Limiter::snapshot`] gives the next free instant, the pause in force,
-//!   the server's last report, and how many requests waited how long.
+//!   the server's last report, the learned rate, and how many requests waited how long.
 //!
 //! Put it *inside* a retry layer: every retry is a request the server counts, so it pays
 //! for its place like any other.
@@ -69,8 +73,11 @@
 //!
 //! # Feature flags
 //!
-//! None: the crate depends on `http`, `tokio` (time), `tower-service`, `tower-layer`,
-//! `httpdate`, `pin-project-lite` and `tracing` only, never on hyper.
+//! - `metrics`: records waits, the queue, refusals, pauses and the learned rate through the
+//!   `metrics` facade (see [`metrics`]).
+//!
+//! The crate depends on `http`, `tokio` (time), `tower-service`, `tower-layer`, `httpdate`,
+//! `pin-project-lite` and `tracing` only (and `metrics` with its feature), never on hyper.
 
 mod adaptive;
 pub mod backend;

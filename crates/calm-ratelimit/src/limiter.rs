@@ -325,10 +325,15 @@ impl Limiter {
             return;
         };
         let mut cubic = adaptive.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(rate) = cubic.on_response(Instant::now(), throttled) else {
+        let changed = cubic.on_response(Instant::now(), throttled);
+        let now = cubic.rate();
+        drop(cubic);
+        if let Some(now) = now {
+            tracing::Span::current().record("calm.rate_limit.learned_rate", now);
+        }
+        let Some(rate) = changed else {
             return;
         };
-        drop(cubic);
         self.backend().set_learned_rate(rate);
         crate::metrics::learned(host, rate);
         if throttled {

@@ -126,12 +126,12 @@ impl fmt::Debug for Snapshot {
             .field("rejected", &self.rejected)
             .field("throttled", &self.throttled)
             .field("pauses", &self.pauses)
-            .field("store", &self.store)
-            .field(
-                "learned_rate",
-                &self.learned_rate.map(|r| format!("{:.1}/s", r)),
-            )
-            .finish()
+            .field("store", &self.store);
+        match self.learned_rate {
+            Some(rate) => s.field("learned_rate", &format_args!("{rate:.1}/s")),
+            None => s.field("learned_rate", &format_args!("none")),
+        };
+        s.finish()
     }
 }
 

@@ -20,6 +20,7 @@
 //! | `calm.retry.wait` | | seconds waited before this retry |
 //! | `calm.retry.wait_source` | | `backoff` or `retry-after` |
 //! | `calm.rate_limit.wait` | | seconds this attempt waited for the rate limiter below (recorded by `calm-ratelimit`) |
+//! | `calm.rate_limit.learned_rate` | | an adaptive rate limiter's rate after this attempt's response, per second |
 //! | `calm.attempts` | attempts made | |
 //! | `calm.retry.stop` | why no further retry was made, unless the last response was final | |
 //!
@@ -190,6 +191,7 @@ fn new_attempt_span(parent: &Span, method: &Method, uri: &Uri, full_url: bool) -
                 calm.retry.wait = Empty,
                 calm.retry.wait_source = Empty,
                 calm.rate_limit.wait = Empty,
+                calm.rate_limit.learned_rate = Empty,
             )
         };
     }
