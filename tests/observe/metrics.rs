@@ -160,3 +160,25 @@ fn a_scripted_scenario_records_exact_values() {
         &seconds(&[0.0, 0.0, 0.1, 0.0, 0.1, 0.1])
     );
 }
+
+#[test]
+fn an_adaptive_limiter_reports_its_learned_rate() {
+    let snapshotter = recorded(|| async {
+        let client = Client::builder(BASE)
+            .adaptive_rate(calm::ratelimit::Adaptive::starting_at(10.0))
+            .retry(RetryPolicy::default().backoff(Backoff::constant(ms(100))))
+            .build_with(scripted([(429, &[][..])]))
+            .unwrap();
+        // The 429 lowers the rate to 7/s; its retry's 200, 100 ms later, starts the climb back.
+        client.get("/a").send().await.unwrap();
+    });
+    let metrics = flatten(&snapshotter);
+    let &DebugValue::Gauge(rate) = value(
+        &metrics,
+        "calm.rate_limit.learned_rate",
+        &[("server.address", "api.test")],
+    ) else {
+        panic!("a gauge");
+    };
+    assert!((7.0..10.0).contains(&rate.0), "{rate}");
+}

@@ -178,11 +178,15 @@ pub(crate) struct Cubic {
     config: Adaptive,
     /// The fixed quotas' lowest rate (infinite without one).
     ceiling: f64,
-    /// The rate paced at now; `None` until the first throttle of an unthrottled start.
+    /// The rate learned; `None` until the first throttle of an unthrottled start.
     rate: Option<f64>,
+    /// The rate last handed to the backend.
+    applied: Option<f64>,
     /// The rate of the last throttle: where the cubic curve flattens.
     last_max: f64,
     last_throttle: Instant,
+    /// Until when throttles belong to the episode of the last one that lowered the rate.
+    episode_ends: Option<Instant>,
     /// `K`: seconds from the throttle to `last_max` again.
     window: f64,
     /// Responses per second, smoothed; zero until the first half second ends.
@@ -262,8 +266,10 @@ impl Cubic {
             config,
             ceiling,
             rate,
+            applied: rate,
             last_max: rate.unwrap_or(ceiling),
             last_throttle: now,
+            episode_ends: None,
             window: 0.0,
             sent: Rate::default(),
             passed: LastSecond::default(),
@@ -278,12 +284,12 @@ impl Cubic {
         self.rate
     }
 
-    /// Learns from one response; returns the new rate when it changed.
+    /// Learns from one response; returns the new rate when the backend should pace at it: on
+    /// a throttle, and when it moved by 1 % or more from the rate last returned.
     pub(crate) fn on_response(&mut self, now: Instant, throttled: bool) -> Option<f64> {
         self.measure(now, throttled);
-        let before = self.rate;
         let c = &self.config;
-        let episode = self.rate.is_some() && now < self.last_throttle + EPISODE;
+        let episode = self.episode_ends.is_some_and(|end| now < end);
         let target = if throttled && episode {
             // NOTE: the same episode: the rate was lowered for it already.
             return None;
@@ -306,6 +312,7 @@ impl Cubic {
             self.last_max = let_through;
             self.window = (let_through * (1.0 - c.beta) / c.scale).cbrt();
             self.last_throttle = now;
+            self.episode_ends = Some(now + EPISODE);
             let_through * c.beta
         } else {
             self.rate?;
@@ -320,7 +327,16 @@ impl Cubic {
         };
         let rate = capped.min(self.ceiling).max(c.floor);
         self.rate = Some(rate);
-        (before != self.rate).then_some(rate)
+        // NOTE: the cubic curve moves the rate a little on every response; pacing again at
+        // each of those steps would replay the backend's queue for nothing.
+        let moved = self
+            .applied
+            .is_none_or(|applied| (rate - applied).abs() >= applied * 0.01);
+        if throttled || moved {
+            self.applied = Some(rate);
+            return Some(rate);
+        }
+        None
     }
 
     /// Counts a response into its half second; at a new half second, folds the last one's
@@ -407,6 +423,13 @@ mod tests {
         // throttles), not from 28/s.
         let lowered = cubic.on_response(at(start, 2.5), true).unwrap();
         assert!(lowered < 0.7 * 28.0, "{lowered}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttle_right_at_the_start_lowers_the_rate() {
+        let start = Instant::now();
+        let mut cubic = Cubic::new(Adaptive::starting_at(10.0), f64::INFINITY, start);
+        assert_eq!(cubic.on_response(start, true), Some(7.0));
     }
 
     #[tokio::test(start_paused = true)]
