@@ -412,7 +412,21 @@ where
             None => (None, None),
         };
         let _entered = request_span.map(Span::enter);
-        let mut poll_steps = || loop {
+        // NOTE: every outcome leaves through `finish!`, which records it on the request span
+        // and in the metrics.
+        macro_rules! finish {
+            ($output:expr) => {{
+                let output = $output;
+                if let (Some(span), Some(attempts)) = (request_span, this.attempts.as_ref()) {
+                    record_end(span, &output, &attempts.config.policy);
+                }
+                if let Some(meter) = this.meter.take() {
+                    meter.finish(output.as_ref().ok().map(Response::status));
+                }
+                return Poll::Ready(output);
+            }};
+        }
+        loop {
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
                     let entered = attempt_span.as_deref().map(Span::enter);
@@ -449,7 +463,7 @@ where
                             this.info.stop(StopReason::DeadlineExceeded { retry_at });
                             this.state.set(State::Done);
                             release(this.attempts);
-                            return Poll::Ready(give_back(*last, std::mem::take(this.info)));
+                            finish!(give_back(*last, std::mem::take(this.info)));
                         }
                     }
                     this.info.count_attempt();
@@ -467,7 +481,7 @@ where
                                 None => {
                                     this.state.set(State::Done);
                                     res.extensions_mut().insert(std::mem::take(this.info));
-                                    return Poll::Ready(Ok(res));
+                                    finish!(Ok(res));
                                 }
                                 Some(at) if deadline.is_some() => {
                                     *this.last = Some(Box::new(Last::Response(res)));
@@ -484,7 +498,7 @@ where
                                 count_retry(this.meter.as_ref(), decided, this.info);
                                 this.state.set(State::Done);
                                 let info = std::mem::take(this.info);
-                                return Poll::Ready(Err(RetryError::service(err, info)));
+                                finish!(Err(RetryError::service(err, info)));
                             }
                             Some(at) => {
                                 count_retry(this.meter.as_ref(), Some(at), this.info);
@@ -536,7 +550,7 @@ where
                         this.state.set(State::Done);
                         release(this.attempts);
                         let info = std::mem::take(this.info);
-                        return Poll::Ready(match this.last.take() {
+                        finish!(match this.last.take() {
                             Some(last) => give_back(*last, info),
                             None => Err(RetryError::service(
                                 "no outcome to return at the deadline".into(),
@@ -550,7 +564,7 @@ where
                             this.info.stop(StopReason::NotReady);
                             this.state.set(State::Done);
                             let info = std::mem::take(this.info);
-                            return Poll::Ready(Err(RetryError::service(err, info)));
+                            finish!(Err(RetryError::service(err, info)));
                         }
                         Poll::Ready(Ok(())) => {
                             let (future, span) = attempts.call(request_span, this.info);
@@ -567,7 +581,7 @@ where
                         this.info.stop(StopReason::NotReady);
                         this.state.set(State::Done);
                         let info = std::mem::take(this.info);
-                        return Poll::Ready(Err(RetryError::service(err, info)));
+                        finish!(Err(RetryError::service(err, info)));
                     }
                     let (future, span) = attempts.call(request_span, this.info);
                     if let (Some(slot), Some(span)) = (attempt_span.as_deref_mut(), span) {
@@ -578,19 +592,11 @@ where
                 StateProj::Failed { error } => {
                     let error = error.take().expect("polled after completion");
                     this.state.set(State::Done);
-                    return Poll::Ready(Err(error));
+                    finish!(Err(error));
                 }
                 StateProj::Done => panic!("calm_retry::ResponseFuture polled after completion"),
             }
-        };
-        let output = ready!(poll_steps());
-        if let (Some(span), Some(attempts)) = (request_span, this.attempts.as_ref()) {
-            record_end(span, &output, &attempts.config.policy);
         }
-        if let Some(meter) = this.meter.take() {
-            meter.finish(output.as_ref().ok().map(Response::status));
-        }
-        Poll::Ready(output)
     }
 }
 
