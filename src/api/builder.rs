@@ -156,8 +156,11 @@ impl ClientBuilder {
 
     /// Learns the API's rate from its throttling responses (429, 503): lowers the pace when
     /// throttled, grows it back along a cubic curve (see [`Adaptive`]). Quotas given to
-    /// [`rate_limit`](Self::rate_limit) stay hard ceilings. Ignored when a
-    /// [`limiter`](Self::limiter) is given (build that one with [`Limiter::adaptive`]).
+    /// [`rate_limit`](Self::rate_limit) stay hard ceilings. It learns from the responses, so
+    /// [`server_hints(false)`](Self::server_hints) with it is a [`BuildError`] of kind
+    /// [`AdaptiveRate`](BuildErrorKind::AdaptiveRate), and so is a
+    /// [`limiter`](Self::limiter) with it (build that one with [`Limiter::adaptive`] or
+    /// [`Limiter::adaptive_over`]).
     ///
     /// ```
     /// use calm::ratelimit::Adaptive;
@@ -333,6 +336,14 @@ impl ClientBuilder {
             .map_err(|e| BuildError::new(BuildErrorKind::Retry, e))?
             .trace_url_query(self.trace_url_query);
 
+        if self.adaptive.is_some() && (self.limiter.is_some() || !self.server_hints) {
+            return Err(BuildError::new(
+                BuildErrorKind::AdaptiveRate,
+                "an adaptive rate learns from the responses the rate limiter reads: it needs \
+                 server_hints on and the client's own limiter (for a limiter of your own, use \
+                 Limiter::adaptive or Limiter::adaptive_over)",
+            ));
+        }
         let limiter = match (self.limiter, self.adaptive) {
             (Some(limiter), _) => Some(limiter),
             (None, Some(adaptive)) => Some(

@@ -94,7 +94,12 @@ async fn it_learns_an_unpublished_limit_and_follows_it_up_and_down() {
     api.set_quota(10, Duration::from_secs(1));
     let mut episodes = 0;
     let mut rate = learned(&client);
+    let dropped = Instant::now();
     while rate > 12.0 {
+        assert!(
+            dropped.elapsed() < Duration::from_secs(10),
+            "still at {rate}/s 10 s after the drop"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
         let now = learned(&client);
         if now < rate * 0.9 {
@@ -115,6 +120,28 @@ async fn it_learns_an_unpublished_limit_and_follows_it_up_and_down() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_adaptive_rate_needs_server_hints_and_the_clients_own_limiter() {
+    let deaf = Client::builder("http://api.test")
+        .adaptive_rate(Adaptive::starting_at(10.0))
+        .server_hints(false)
+        .build()
+        .unwrap_err();
+    assert_eq!(deaf.kind(), calm::BuildErrorKind::AdaptiveRate);
+    let limiter = calm::ratelimit::Limiter::new(Quota::per_second(NonZeroU32::new(5).unwrap()));
+    let both = Client::builder("http://api.test")
+        .adaptive_rate(Adaptive::starting_at(10.0))
+        .limiter(limiter)
+        .build()
+        .unwrap_err();
+    assert_eq!(both.kind(), calm::BuildErrorKind::AdaptiveRate);
+    let invalid = Client::builder("http://api.test")
+        .adaptive_rate(Adaptive::starting_at(f64::INFINITY))
+        .build()
+        .unwrap_err();
+    assert_eq!(invalid.kind(), calm::BuildErrorKind::AdaptiveRate);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_fixed_quota_stays_a_ceiling() {
     let (api, client) = setup(37, Adaptive::starting_at(100.0), Some(20)).await;
     let stop = load(&client);
@@ -131,12 +158,16 @@ async fn a_fixed_quota_stays_a_ceiling() {
 async fn two_base_urls_learn_independently_and_clones_together() {
     let (slow_api, slow) = setup(10, Adaptive::starting_at(50.0), None).await;
     let (fast_api, fast) = setup(40, Adaptive::starting_at(50.0), None).await;
-    let stops = [load(&slow), load(&slow.clone()), load(&fast)];
+    // Two clones of one client load the slow API: together, they must keep to its 10/s.
+    let clone = slow.clone();
+    let stops = [load(&slow), load(&clone), load(&fast)];
     tokio::time::sleep(Duration::from_secs(20)).await;
     let (slow_rate, _) = observe(&slow_api, 10).await;
     let (fast_rate, _) = observe(&fast_api, 10).await;
     println!("independent: {slow_rate:.1}/s against 10/s, {fast_rate:.1}/s against 40/s");
     assert!((8.0..=11.0).contains(&slow_rate), "{slow_rate}");
+    assert_eq!(learned(&slow), learned(&clone), "one rate for every clone");
+    assert_ne!(learned(&slow), learned(&fast));
     assert!(fast_rate >= 30.0, "{fast_rate}");
     for stop in stops {
         stop.store(true, Ordering::Relaxed);

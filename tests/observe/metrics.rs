@@ -182,3 +182,33 @@ fn an_adaptive_limiter_reports_its_learned_rate() {
     };
     assert!((7.0..10.0).contains(&rate.0), "{rate}");
 }
+
+#[test]
+fn a_request_cut_by_its_timeout_is_recorded_as_cancelled() {
+    let snapshotter = recorded(|| async {
+        let slow = tower::service_fn(|_req: http::Request<calm::Body>| async {
+            tokio::time::sleep(ms(10_000)).await;
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+        });
+        let client = Client::builder(BASE)
+            .timeout(ms(300))
+            .build_with(slow)
+            .unwrap();
+        assert!(client.get("/a").send().await.unwrap_err().is_timeout());
+    });
+    let metrics = flatten(&snapshotter);
+    let get = ("http.request.method", "GET");
+    let host = ("server.address", "api.test");
+    assert_eq!(
+        value(
+            &metrics,
+            "http.client.request.duration",
+            &[get, host, ("http.response.status_class", "cancelled")]
+        ),
+        &seconds(&[0.3])
+    );
+    assert_eq!(
+        value(&metrics, "http.client.active_requests", &[get, host]),
+        &DebugValue::Gauge(0.0.into())
+    );
+}

@@ -285,7 +285,7 @@ async fn the_retry_layer_alone_never_shows_userinfo_or_the_query() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_timeout_is_an_info_event_and_a_malformed_retry_after_a_debug_one() {
+async fn a_retry_past_the_deadline_is_an_info_event_and_a_malformed_retry_after_a_debug_one() {
     let (captured, _guard) = Captured::install(LevelFilter::DEBUG);
     let client = Client::builder(BASE)
         .retry(RetryPolicy::default().backoff(Backoff::constant(ms(400))))
@@ -333,4 +333,9 @@ async fn a_request_cut_by_its_timeout_is_an_info_event() {
     assert_eq!(events[0].message, "request cut by its timeout");
     assert_eq!(events[0].field("timeout"), Some("300ms"));
     assert_eq!(events[0].field("calm.attempts"), Some("1"));
+    // The request it cut closes as cancelled.
+    let request = &captured.spans_named("calm.request")[0];
+    assert!(request.closed);
+    assert_eq!(request.field("error.type"), Some("cancelled"));
+    assert_eq!(request.field("http.response.status_code"), None);
 }

@@ -105,7 +105,8 @@ impl QuotaState {
         }
     }
 
-    /// From now on, `limit` per `period`; the current window keeps its count.
+    /// From now on, `limit` per `period`; the current window keeps its count if the period
+    /// stays (a new period starts windows anew at the next admission).
     pub(crate) fn set(&self, limit: u32, period: Duration) {
         let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
         window.limit = limit;

@@ -321,9 +321,10 @@ impl MockApi {
         self.shared.rejected.load(Ordering::SeqCst)
     }
 
-    /// Changes the quota of a server in quota mode: `limit` per `period` from now on (the
-    /// current window keeps what it counted). Returns `false`, changing nothing, for a server
-    /// started without a quota.
+    /// Changes the quota of a server in quota mode: `limit` per `period` from now on. With
+    /// the same period, the current window keeps what it counted; with another, windows are
+    /// counted anew in the new period from the server's start. Returns `false`, changing
+    /// nothing, for a server started without a quota.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

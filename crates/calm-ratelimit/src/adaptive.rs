@@ -321,9 +321,11 @@ impl Cubic {
                 .as_secs_f64();
             c.scale * (t - self.window).powi(3) + self.last_max
         };
-        let capped = match self.sent.get() {
-            Some(sent) => target.min(2.0 * sent),
-            None => target,
+        // NOTE: the cap holds growth back, it never lowers the rate: a client that sends
+        // little keeps the rate it has until a throttle says otherwise.
+        let capped = match (throttled, self.sent.get(), self.rate) {
+            (false, Some(sent), Some(rate)) => target.min((2.0 * sent).max(rate)),
+            _ => target,
         };
         let rate = capped.min(self.ceiling).max(c.floor);
         self.rate = Some(rate);
@@ -423,6 +425,17 @@ mod tests {
         // throttles), not from 28/s.
         let lowered = cubic.on_response(at(start, 2.5), true).unwrap();
         assert!(lowered < 0.7 * 28.0, "{lowered}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_sends_little_keeps_its_rate_until_throttled() {
+        let start = Instant::now();
+        let mut cubic = Cubic::new(Adaptive::starting_at(50.0), f64::INFINITY, start);
+        // One response every 10 s for five minutes: 0.1/s measured.
+        for i in 0..30 {
+            cubic.on_response(at(start, 10.0 * f64::from(i)), false);
+        }
+        assert_eq!(cubic.rate(), Some(50.0));
     }
 
     #[tokio::test(start_paused = true)]

@@ -774,13 +774,17 @@ impl Backend for InProcess {
         let (mut st, n) = self.lock();
         let head = st.queue.front().map(|e| e.id);
         st.settle(n, &mut wake);
+        st.replay_all(n);
+        let before: Vec<u64> = st.queue.iter().map(|e| e.at).collect();
         st.lanes[lane].interval = interval_of(per_second);
-        // NOTE: every queued ticket is placed again at the new rate; a holder whose place
-        // came closer is woken (one whose place moved away finds out when it wakes).
+        // NOTE: every queued ticket is placed again at the new rate. A holder whose place
+        // came closer is woken, and so is one a lower rate moves past its deadline (as a
+        // pause does); one whose place only moved away finds out when it wakes.
         st.stale = 0;
         st.replay_all(n);
-        for entry in st.queue.iter_mut() {
-            if entry.at < entry.promised {
+        for (entry, old) in st.queue.iter_mut().zip(before) {
+            let past_deadline = entry.at > entry.deadline && old <= entry.deadline;
+            if entry.at < entry.promised || past_deadline {
                 entry.promised = entry.at;
                 wake.extend(entry.waker.clone());
             }

@@ -326,6 +326,11 @@ impl Limiter {
         };
         let mut cubic = adaptive.lock().unwrap_or_else(PoisonError::into_inner);
         let changed = cubic.on_response(Instant::now(), throttled);
+        // NOTE: handed to the backend under the lock, so two responses learned from at once
+        // reach it in the order they were learned (no backend path takes this lock).
+        if let Some(rate) = changed {
+            self.backend().set_learned_rate(rate);
+        }
         let now = cubic.rate();
         drop(cubic);
         if let Some(now) = now {
@@ -334,7 +339,6 @@ impl Limiter {
         let Some(rate) = changed else {
             return;
         };
-        self.backend().set_learned_rate(rate);
         crate::metrics::learned(host, rate);
         if throttled {
             tracing::debug!(
@@ -558,7 +562,12 @@ impl Waiter {
         match limiter.backend().reserve(bound.map(|b| b.deadline), waker) {
             // NOTE: a place taken on the spot needs no clock read to know it is due.
             Ok(ticket) if ticket.is_admitted() => Ok(true),
-            Ok(ticket) if ticket.at().is_some_and(|at| at <= Instant::now()) => Ok(true),
+            Ok(ticket) if ticket.at().is_some_and(|at| at <= Instant::now()) => {
+                // NOTE: due by the time it came back: taken. The backend still holds it (it
+                // was not due by its own clock), so it is told; a past place is not refunded.
+                limiter.backend().release(&ticket);
+                Ok(true)
+            }
             Ok(ticket) => {
                 self.held = Some(Held {
                     limiter: limiter.clone(),
@@ -611,7 +620,13 @@ impl Waiter {
                     // NOTE: a backend that reports an instant already past is taken at its
                     // word.
                     Admission::WaitUntil(at) if at > Instant::now() => at,
-                    Admission::WaitUntil(_) | Admission::Admitted => {
+                    Admission::WaitUntil(_) => {
+                        // NOTE: due by now, though the backend still holds it: dropping the
+                        // hold tells it (`release`), which refunds nothing for a past place.
+                        self.held = None;
+                        return Poll::Ready(Ok(()));
+                    }
+                    Admission::Admitted => {
                         held.give_back = false;
                         self.held = None;
                         return Poll::Ready(Ok(()));

@@ -151,3 +151,34 @@ impl<B: fmt::Debug> fmt::Debug for Paced<B> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_learned_rate_and_the_backend_pace_together_and_nothing_stays_held() {
+        let quota = Quota::per_second(NonZeroU32::new(20).unwrap());
+        let paced = Paced::new(InProcess::new([quota]), Some(10.0));
+        let start = Instant::now();
+        let waker = Waker::noop();
+        // The learned 10/s binds over the backend's 20/s: places 100 ms apart.
+        let first = paced.reserve(None, waker).unwrap();
+        assert!(first.is_admitted());
+        let second = paced.reserve(None, waker).unwrap();
+        assert_eq!(second.at(), Some(start + Duration::from_millis(100)));
+        // A place past the deadline is refused, and its other half given back.
+        let refused = paced.reserve(Some(start + Duration::from_millis(150)), waker);
+        assert_eq!(refused.unwrap_err(), start + Duration::from_millis(200));
+        // Given back: the next caller takes its place.
+        paced.release(&second);
+        let third = paced.reserve(None, waker).unwrap();
+        assert_eq!(third.at(), Some(start + Duration::from_millis(100)));
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert!(matches!(paced.check(&third, waker), Admission::Admitted));
+        assert!(paced.held().tickets.is_empty());
+    }
+}

@@ -10,7 +10,10 @@ use std::{
     fmt,
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     task::{ready, Context, Poll},
     time::Duration,
 };
@@ -88,6 +91,18 @@ pin_project! {
 pub(crate) struct Spans {
     request: Span,
     attempt: Span,
+    /// Whether the request's outcome was recorded; a request dropped before it (its caller
+    /// gave up, a timeout around it ran out) closes its spans as cancelled.
+    finished: AtomicBool,
+}
+
+impl Drop for Spans {
+    fn drop(&mut self) {
+        if !self.finished.load(Ordering::Relaxed) {
+            trace::record_cancelled(&self.attempt);
+            trace::record_cancelled(&self.request);
+        }
+    }
 }
 
 /// Everything a request needs to be tried again.
@@ -378,7 +393,13 @@ where
             attempts: Some(attempts),
             info: RetryInfo::default(),
             last: None,
-            spans: (!request.is_disabled()).then(|| Box::new(Spans { request, attempt })),
+            spans: (!request.is_disabled()).then(|| {
+                Box::new(Spans {
+                    request,
+                    attempt,
+                    finished: AtomicBool::new(false),
+                })
+            }),
             meter: Some(meter),
         }
     }
@@ -407,9 +428,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         // NOTE: without spans, none of this costs more than a check of `None`.
-        let (request_span, mut attempt_span) = match this.spans.as_deref_mut() {
-            Some(Spans { request, attempt }) => (Some(&*request), Some(attempt)),
-            None => (None, None),
+        let (request_span, mut attempt_span, finished) = match this.spans.as_deref_mut() {
+            Some(Spans {
+                request,
+                attempt,
+                finished,
+            }) => (Some(&*request), Some(attempt), Some(&*finished)),
+            None => (None, None, None),
         };
         let _entered = request_span.map(Span::enter);
         // NOTE: every outcome leaves through `finish!`, which records it on the request span
@@ -420,7 +445,10 @@ where
                 if let (Some(span), Some(attempts)) = (request_span, this.attempts.as_ref()) {
                     record_end(span, &output, &attempts.config.policy);
                 }
-                if let Some(meter) = this.meter.take() {
+                if let Some(finished) = finished {
+                    finished.store(true, Ordering::Relaxed);
+                }
+                if let Some(mut meter) = this.meter.take() {
                     meter.finish(output.as_ref().ok().map(Response::status));
                 }
                 return Poll::Ready(output);
@@ -460,7 +488,9 @@ where
                         if let Some(retry_at) = attempts.refused_past_deadline(&**err) {
                             // NOTE: the retry never started; what it was retrying comes back.
                             this.info.unplan_last();
-                            this.info.stop(StopReason::DeadlineExceeded { retry_at });
+                            let stop = StopReason::DeadlineExceeded { retry_at };
+                            log_stop(stop, this.info.attempts());
+                            this.info.stop(stop);
                             this.state.set(State::Done);
                             release(this.attempts);
                             finish!(give_back(*last, std::mem::take(this.info)));
@@ -475,9 +505,7 @@ where
                                 headers: res.headers(),
                                 follow_up: is_follow_up_response(res.extensions()),
                             };
-                            let decided = attempts.decide(outcome, this.info);
-                            count_retry(this.meter.as_ref(), decided, this.info);
-                            match decided {
+                            match attempts.decide(outcome, this.info) {
                                 None => {
                                     this.state.set(State::Done);
                                     res.extensions_mut().insert(std::mem::take(this.info));
@@ -494,14 +522,12 @@ where
                             }
                         }
                         Err(err) => match attempts.decide(Outcome::Error(&*err), this.info) {
-                            decided @ None => {
-                                count_retry(this.meter.as_ref(), decided, this.info);
+                            None => {
                                 this.state.set(State::Done);
                                 let info = std::mem::take(this.info);
                                 finish!(Err(RetryError::service(err, info)));
                             }
                             Some(at) => {
-                                count_retry(this.meter.as_ref(), Some(at), this.info);
                                 if deadline.is_some() {
                                     *this.last = Some(Box::new(Last::Error(err)));
                                 }
@@ -544,9 +570,11 @@ where
                     };
                     if expired {
                         this.info.unplan_last();
-                        this.info.stop(StopReason::DeadlineExceeded {
+                        let stop = StopReason::DeadlineExceeded {
                             retry_at: Instant::now(),
-                        });
+                        };
+                        log_stop(stop, this.info.attempts());
+                        this.info.stop(stop);
                         this.state.set(State::Done);
                         release(this.attempts);
                         let info = std::mem::take(this.info);
@@ -567,6 +595,7 @@ where
                             finish!(Err(RetryError::service(err, info)));
                         }
                         Poll::Ready(Ok(())) => {
+                            count_retry(this.meter.as_ref(), this.info);
                             let (future, span) = attempts.call(request_span, this.info);
                             if let (Some(slot), Some(span)) = (attempt_span.as_deref_mut(), span) {
                                 *slot = span;
@@ -583,6 +612,7 @@ where
                         let info = std::mem::take(this.info);
                         finish!(Err(RetryError::service(err, info)));
                     }
+                    count_retry(this.meter.as_ref(), this.info);
                     let (future, span) = attempts.call(request_span, this.info);
                     if let (Some(slot), Some(span)) = (attempt_span.as_deref_mut(), span) {
                         *slot = span;
@@ -630,9 +660,9 @@ fn release<S, B>(attempts: &mut Option<Attempts<S, B>>) {
     }
 }
 
-/// Counts the retry `decided` on (`Some`: one was planned, and is `info`'s last record).
-fn count_retry(meter: Option<&Meter>, decided: Option<Instant>, info: &RetryInfo) {
-    if let (Some(meter), Some(_), Some(record)) = (meter, decided, info.retries().last()) {
+/// Counts the retry about to be sent (`info`'s last record) in the metrics.
+fn count_retry(meter: Option<&Meter>, info: &RetryInfo) {
+    if let (Some(meter), Some(record)) = (meter, info.retries().last()) {
         meter.retry(record.reason());
     }
 }

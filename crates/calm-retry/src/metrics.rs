@@ -12,8 +12,9 @@
 //! rate limiter refused (`max_wait`) is not counted, as it never became an HTTP request.
 //! `http.client.request.duration` measures the *logical* request, as its caller waits for it:
 //! from the call to the final response head (or error), rate-limiter waits, attempts and
-//! backoffs included. `http.response.status_class` is `1xx` … `5xx`, or `error` when the
-//! request ended without a response. `calm.retry.reason` is the retry's
+//! backoffs included. `http.response.status_class` is `1xx` … `5xx`, `error` when the
+//! request ended without a response, or `cancelled` when it was dropped before it ended (its
+//! caller gave up, or a timeout around the layer ran out). `calm.retry.reason` is the retry's
 //! [`RetryReason`](crate::RetryReason) as text (`status 503`, `connect error`,
 //! `transport error`). `server.address` is the request URI's host (empty for a URI without
 //! one).
@@ -48,12 +49,14 @@ mod enabled {
     use crate::policy::RetryPolicy;
     use crate::trace::{self, Outcome};
 
-    /// The metrics of one logical request; dropping it ends the request's `active_requests`.
+    /// The metrics of one logical request; dropping it ends the request's `active_requests`
+    /// (and records its duration as `cancelled` if it never finished).
     #[derive(Debug)]
     pub(crate) struct Meter {
         method: SharedString,
         address: SharedString,
         started: Instant,
+        finished: bool,
     }
 
     impl Meter {
@@ -66,6 +69,7 @@ mod enabled {
                 method,
                 address,
                 started: Instant::now(),
+                finished: false,
             }
         }
 
@@ -87,7 +91,7 @@ mod enabled {
         }
 
         /// The request ended with `status` (`None`: an error).
-        pub(crate) fn finish(&self, status: Option<StatusCode>) {
+        pub(crate) fn finish(&mut self, status: Option<StatusCode>) {
             let class = match status.map(|s| s.as_u16() / 100) {
                 Some(1) => "1xx",
                 Some(2) => "2xx",
@@ -97,6 +101,11 @@ mod enabled {
                 Some(_) => "other",
                 None => "error",
             };
+            self.record(class);
+        }
+
+        fn record(&mut self, class: &'static str) {
+            self.finished = true;
             histogram!(
                 names::REQUEST_DURATION,
                 "http.request.method" => self.method.clone(),
@@ -109,6 +118,9 @@ mod enabled {
 
     impl Drop for Meter {
         fn drop(&mut self) {
+            if !self.finished {
+                self.record("cancelled");
+            }
             gauge!(names::ACTIVE_REQUESTS, "http.request.method" => self.method.clone(), "server.address" => self.address.clone())
                 .decrement(1.0);
         }
@@ -150,6 +162,6 @@ mod disabled {
 
         pub(crate) fn retry(&self, _reason: RetryReason) {}
 
-        pub(crate) fn finish(&self, _status: Option<StatusCode>) {}
+        pub(crate) fn finish(&mut self, _status: Option<StatusCode>) {}
     }
 }

@@ -27,7 +27,10 @@
 //! `url.full` never shows userinfo, and shows the query as `?***` unless the layer was told
 //! otherwise ([`RetryLayer::trace_url_query`](crate::RetryLayer::trace_url_query)).
 //! `error.type` is the status code for a response ≥ 400, else `connect`, `rate_limited`
-//! (a rate limiter below refused to wait), `timeout`, or `_OTHER`.
+//! (a rate limiter below refused to wait; recognised by the policy's
+//! [`refused_until`](crate::RetryPolicy::refused_until), which calm's `Client` sets),
+//! `timeout`, `cancelled` (the request was dropped before it ended: its caller gave up, or a
+//! timeout around the layer ran out), or `_OTHER`.
 
 use std::{error::Error as StdError, fmt};
 
@@ -116,6 +119,15 @@ pub(crate) fn request_done(
             );
         }
     }
+}
+
+/// Records on an open span that its request was dropped before it ended.
+pub(crate) fn record_cancelled(span: &Span) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("error.type", "cancelled");
+    span.record("otel.status_code", "ERROR");
 }
 
 /// What an attempt (or the request) came to.
