@@ -8,7 +8,7 @@ use calm::{Backoff, Client, Quota, RetryPolicy};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use metrics_util::MetricKind;
 
-use crate::support::{ms, scripted, BASE};
+use crate::support::{ms, scripted, stalled, BASE};
 
 /// Runs `scenario` on a paused current-thread runtime with a recorder of its own.
 fn recorded<F: Future<Output = ()>>(scenario: impl FnOnce() -> F) -> Snapshotter {
@@ -186,13 +186,9 @@ fn an_adaptive_limiter_reports_its_learned_rate() {
 #[test]
 fn a_request_cut_by_its_timeout_is_recorded_as_cancelled() {
     let snapshotter = recorded(|| async {
-        let slow = tower::service_fn(|_req: http::Request<calm::Body>| async {
-            tokio::time::sleep(ms(10_000)).await;
-            Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
-        });
         let client = Client::builder(BASE)
             .timeout(ms(300))
-            .build_with(slow)
+            .build_with(stalled())
             .unwrap();
         assert!(client.get("/a").send().await.unwrap_err().is_timeout());
     });

@@ -1,20 +1,14 @@
 //! The span tree and the events of scripted scenarios, and what no field ever shows.
 
-use std::num::NonZeroU32;
-
 use calm::retry::Retry;
-use calm::{Backoff, Client, Quota, RetryPolicy};
+use calm::{Backoff, Client, RetryPolicy};
 use http::Request;
 use tower::ServiceExt;
 use tracing::Level;
 use tracing_subscriber::filter::LevelFilter;
 
 use crate::capture::Captured;
-use crate::support::{ms, scripted, BASE, QUERY_SECRET, TOKEN};
-
-fn per_second(n: u32) -> Quota {
-    Quota::per_second(NonZeroU32::new(n).unwrap())
-}
+use crate::support::{ms, per_second, scripted, stalled, BASE, QUERY_SECRET, TOKEN};
 
 /// Nothing secret in any span name, field, event message or event field.
 fn assert_nothing_secret(captured: &Captured) {
@@ -315,13 +309,9 @@ async fn a_retry_past_the_deadline_is_an_info_event_and_a_malformed_retry_after_
 #[tokio::test(start_paused = true)]
 async fn a_request_cut_by_its_timeout_is_an_info_event() {
     let (captured, _guard) = Captured::install(LevelFilter::INFO);
-    let slow = tower::service_fn(|_req: Request<calm::Body>| async {
-        tokio::time::sleep(ms(10_000)).await;
-        Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
-    });
     let client = Client::builder(BASE)
         .timeout(ms(300))
-        .build_with(slow)
+        .build_with(stalled())
         .unwrap();
 
     let cut = client.get("/a").send().await.unwrap_err();

@@ -5,11 +5,7 @@ use std::num::NonZeroU32;
 use calm::{Backoff, Client, Quota, RetryPolicy};
 use tokio::time::Instant;
 
-use crate::support::{ms, scripted, serial, BASE, TOKEN};
-
-fn per_second(n: u32) -> Quota {
-    Quota::per_second(NonZeroU32::new(n).unwrap())
-}
+use crate::support::{ms, per_second, scripted, serial, BASE, TOKEN};
 
 #[tokio::test(start_paused = true)]
 async fn a_client_shows_its_base_url_quotas_queue_and_pause_and_no_credentials() {

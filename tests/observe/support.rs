@@ -20,6 +20,10 @@ pub(crate) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+pub(crate) fn per_second(n: u32) -> calm::Quota {
+    calm::Quota::per_second(std::num::NonZeroU32::new(n).expect("a non-zero quota"))
+}
+
 /// Runs the tests of this binary one at a time.
 ///
 /// NOTE: `tracing` caches each call site's interest globally. A test that registers a call
@@ -69,6 +73,24 @@ pub(crate) fn scripted(
                     .insert(*name, value.parse().expect("a valid header value"));
             }
             Ok(response)
+        }) as Sending
+    })
+}
+
+/// Answers 200 after 10 s: longer than any test waits for it.
+pub(crate) fn stalled() -> impl tower::Service<
+    Request<Body>,
+    Response = Response<String>,
+    Error = Infallible,
+    Future = Sending,
+> + Clone
+       + Send
+       + Sync
+       + 'static {
+    tower::service_fn(|_req: Request<Body>| {
+        Box::pin(async {
+            tokio::time::sleep(ms(10_000)).await;
+            Ok(Response::new(String::new()))
         }) as Sending
     })
 }
