@@ -98,6 +98,8 @@
 //! every request it receives (a few KB each): a default round holds about 0.7 GB at its end,
 //! freed before the next.
 
+#[path = "support/raw_client.rs"]
+mod raw_client;
 #[cfg(feature = "redis")]
 #[path = "../crates/calm-ratelimit-redis/tests/support/mod.rs"]
 mod support;
@@ -148,12 +150,12 @@ use calm::{Body, Client, Quota, RetryPolicy};
 use calm_mock::MockApi;
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::runtime::Runtime;
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 use tracing::instrument::WithSubscriber;
 use tracing::Dispatch;
+
+use raw_client::{raw_client, RawClient};
 
 /// The rate of every client-side limiter: far above what one machine can send.
 const QUOTA_PER_SECOND: u32 = 10_000_000;
@@ -438,27 +440,6 @@ impl FromStr for Variant {
                 format!("unknown variant {s:?}; known: {}", names.join(", "))
             })
     }
-}
-
-type RawClient<B> = hyper_util::client::legacy::Client<HttpConnector, B>;
-
-/// hyper-util's legacy client with the settings of calm's default transport
-/// (`crates/calm-client/src/transport/builder.rs`), minus TLS.
-fn raw_client<B>() -> RawClient<B>
-where
-    B: http_body::Body + Send,
-    B::Data: Send,
-{
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(Duration::from_secs(10)));
-    http.set_keepalive(Some(Duration::from_secs(60)));
-    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(usize::MAX)
-        .build(http)
 }
 
 fn calm_builder(base: &str) -> calm::ClientBuilder {

@@ -2,6 +2,7 @@
 
 use crate::error::TimedOut;
 use bytes::Bytes;
+use calm_client::transport::ResponseBody;
 use calm_retry::{ReplayBody, TryCloneBody};
 use http_body::{Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
@@ -43,8 +44,10 @@ enum Kind {
     // NOTE: request streams are replayable (buffered up to the retry policy's cap); response
     // streams are not, so they skip the buffer's lock.
     Replay(ReplayBody<UnsyncBoxBody<Bytes, BoxError>>),
-    // NOTE: the default transport's body, kept unboxed: the common case pays no allocation.
+    // NOTE: the bodies of hyper and of the default transport, kept unboxed: the common case
+    // pays no allocation.
     Incoming(hyper::body::Incoming),
+    Transport(ResponseBody),
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
     /// A response body read under the request's time limit.
     Timed(Box<Timed>),
@@ -102,7 +105,14 @@ impl Body {
                 };
             }
         }
-        let body = body.expect("only taken when it is hyper's body");
+        if let Some(transport) = any.downcast_mut::<Option<ResponseBody>>() {
+            if let Some(transport) = transport.take() {
+                return Body {
+                    kind: Kind::Transport(transport),
+                };
+            }
+        }
+        let body = body.expect("only taken when it is hyper's or the transport's body");
         Body {
             kind: Kind::Boxed(body.map_err(Into::into).boxed_unsync()),
         }
@@ -132,7 +142,9 @@ impl TryCloneBody for Body {
         let kind = match &self.kind {
             Kind::Full(bytes) => Kind::Full(bytes.clone()),
             Kind::Replay(body) => Kind::Replay(body.try_clone_body()?),
-            Kind::Incoming(_) | Kind::Boxed(_) | Kind::Timed(_) => return None,
+            Kind::Incoming(_) | Kind::Transport(_) | Kind::Boxed(_) | Kind::Timed(_) => {
+                return None
+            }
         };
         Some(Body { kind })
     }
@@ -155,9 +167,11 @@ impl fmt::Debug for Body {
         match &self.kind {
             Kind::Full(None) => f.write_str("Body(empty)"),
             Kind::Full(Some(bytes)) => write!(f, "Body({} bytes)", bytes.len()),
-            Kind::Replay(_) | Kind::Incoming(_) | Kind::Boxed(_) | Kind::Timed(_) => {
-                f.write_str("Body(stream)")
-            }
+            Kind::Replay(_)
+            | Kind::Incoming(_)
+            | Kind::Transport(_)
+            | Kind::Boxed(_)
+            | Kind::Timed(_) => f.write_str("Body(stream)"),
         }
     }
 }
@@ -215,6 +229,7 @@ impl http_body::Body for Body {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Replay(body) => Pin::new(body).poll_frame(cx),
             Kind::Incoming(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            Kind::Transport(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
             Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
             Kind::Timed(timed) => {
                 if timed.done {
@@ -245,6 +260,7 @@ impl http_body::Body for Body {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Replay(body) => body.is_end_stream(),
             Kind::Incoming(body) => body.is_end_stream(),
+            Kind::Transport(body) => body.is_end_stream(),
             Kind::Boxed(body) => body.is_end_stream(),
             Kind::Timed(timed) => timed.done || timed.body.is_end_stream(),
         }
@@ -255,6 +271,7 @@ impl http_body::Body for Body {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Replay(body) => body.size_hint(),
             Kind::Incoming(body) => body.size_hint(),
+            Kind::Transport(body) => body.size_hint(),
             Kind::Boxed(body) => body.size_hint(),
             Kind::Timed(timed) => timed.body.size_hint(),
         }

@@ -3,9 +3,11 @@
 
 use crate::Body;
 use http::{Request, Response};
-use std::future::{poll_fn, Future};
+use pin_project_lite::pin_project;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use tower::{BoxError, Service};
 
 /// What sending one request through the stack comes to.
@@ -34,10 +36,9 @@ impl Stack {
     {
         Stack {
             send: Arc::new(move |request| {
-                let mut layers = layers.clone();
-                Box::pin(async move {
-                    poll_fn(|cx| layers.poll_ready(cx)).await?;
-                    layers.call(request).await
+                Box::pin(OneRequest::Ready {
+                    layers: layers.clone(),
+                    request: Some(request),
                 })
             }),
         }
@@ -46,5 +47,38 @@ impl Stack {
     /// Sends `request` through a copy of the layers: first their readiness, then the call.
     pub(crate) fn send(&self, request: Request<Body>) -> Sending {
         (self.send)(request)
+    }
+}
+
+pin_project! {
+    /// One request through its copy of the layers.
+    // NOTE: an enum, so the copy of the layers and the future they make share the box's
+    // room: the copy is dropped once it made the call.
+    #[project = OneRequestProj]
+    #[project_replace = OneRequestReplace]
+    enum OneRequest<S, F> {
+        Ready { layers: S, request: Option<Request<Body>> },
+        Calling { #[pin] future: F },
+    }
+}
+
+impl<S> Future for OneRequest<S, S::Future>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError>,
+{
+    type Output = Result<Response<Body>, BoxError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let OneRequestProj::Ready { layers, request } = self.as_mut().project() {
+            ready!(layers.poll_ready(cx))?;
+            let request = request.take().expect("a request is sent once");
+            let future = layers.call(request);
+            self.as_mut()
+                .project_replace(OneRequest::Calling { future });
+        }
+        match self.project() {
+            OneRequestProj::Calling { future } => future.poll(cx),
+            OneRequestProj::Ready { .. } => unreachable!("made the call just above"),
+        }
     }
 }

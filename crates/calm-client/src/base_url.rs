@@ -431,15 +431,7 @@ impl BaseUrl {
 
     /// Builds `scheme://authority{prefix}{path}[?query]` with one allocation for the path.
     fn build(&self, prefix: &str, path: &str, query: Option<&str>) -> Result<Uri, ResolveError> {
-        let len = prefix.len() + path.len() + query.map_or(0, |q| q.len() + 1);
-        let mut buf = String::with_capacity(len);
-        buf.push_str(prefix);
-        buf.push_str(path);
-        if let Some(query) = query {
-            buf.push('?');
-            buf.push_str(query);
-        }
-        let path_and_query = PathAndQuery::from_maybe_shared(Bytes::from(buf))
+        let path_and_query = PathAndQuery::from_maybe_shared(joined(prefix, path, query))
             .map_err(|e| ResolveError::new(ResolveErrorKind::InvalidReference, e.to_string()))?;
         let mut parts = Parts::default();
         parts.scheme = Some(self.inner.scheme.clone());
@@ -477,6 +469,53 @@ fn first_invalid(reference: &str) -> Option<(usize, char)> {
     reference
         .char_indices()
         .find(|&(_, c)| !(c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)))
+}
+
+/// The longest path and query kept inline in its `Bytes` (see [`joined`]).
+const INLINE_PATH: usize = 120;
+
+/// `prefix`, `path` and `?query` one after another, in a `Bytes` that is one allocation and
+/// clones without another when they fit in [`INLINE_PATH`] bytes.
+///
+/// NOTE: a `Bytes` made from a `Vec` allocates again on its first clone, and nearly every
+/// request's URI is cloned once: the retry layer's spare copy, the redirect follower's.
+fn joined(prefix: &str, path: &str, query: Option<&str>) -> Bytes {
+    let len = prefix.len() + path.len() + query.map_or(0, |q| q.len() + 1);
+    if len > INLINE_PATH {
+        let mut buf = String::with_capacity(len);
+        buf.push_str(prefix);
+        buf.push_str(path);
+        if let Some(query) = query {
+            buf.push('?');
+            buf.push_str(query);
+        }
+        return Bytes::from(buf);
+    }
+    let mut inline = InlinePath {
+        len,
+        buf: [0; INLINE_PATH],
+    };
+    let (start, rest) = inline.buf.split_at_mut(prefix.len());
+    start.copy_from_slice(prefix.as_bytes());
+    let (middle, rest) = rest.split_at_mut(path.len());
+    middle.copy_from_slice(path.as_bytes());
+    if let Some(query) = query {
+        rest[0] = b'?';
+        rest[1..=query.len()].copy_from_slice(query.as_bytes());
+    }
+    Bytes::from_owner(inline)
+}
+
+/// A short path and query, stored in the allocation of the `Bytes` that owns it.
+struct InlinePath {
+    len: usize,
+    buf: [u8; INLINE_PATH],
+}
+
+impl AsRef<[u8]> for InlinePath {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
 }
 
 /// Whether a path segment is `.` or `..`, or hides one: `%XX` escapes are decoded once,

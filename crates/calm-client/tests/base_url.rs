@@ -766,3 +766,33 @@ fn absolute_uris_use_the_same_equivalences() {
         );
     }
 }
+
+#[test]
+fn paths_of_every_length_resolve_the_same() {
+    // NOTE: a short path and query is stored inline in its `Bytes`, a long one is not; the
+    // lengths straddle that limit (120 bytes, the base's `/v1/` included).
+    let base = BaseUrl::parse("https://h/v1/").unwrap();
+    for len in [0, 1, 100, 114, 115, 116, 117, 120, 500] {
+        let segment = "a".repeat(len);
+        for query in [None, Some(""), Some("page=2"), Some("q=%C3%A9&x=1")] {
+            let reference = match query {
+                Some(query) => format!("/{segment}?{query}"),
+                None => format!("/{segment}"),
+            };
+            let resolved = base.resolve_str(&reference);
+            let Some(query) = query else {
+                let uri = resolved.unwrap();
+                assert_eq!(uri.to_string(), format!("https://h/v1/{segment}"));
+                assert_eq!(uri.clone(), uri);
+                continue;
+            };
+            let uri = resolved.unwrap();
+            assert_eq!(uri.to_string(), format!("https://h/v1/{segment}?{query}"));
+            assert_eq!(uri.path(), format!("/v1/{segment}"));
+            assert_eq!(uri.query(), Some(query));
+            assert_eq!(uri.clone(), uri);
+            let parsed: Uri = reference.parse().unwrap();
+            assert_eq!(base.resolve(&parsed).unwrap(), uri);
+        }
+    }
+}

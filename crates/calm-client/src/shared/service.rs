@@ -114,6 +114,10 @@ pub(crate) fn prepare<B>(
     Ok(())
 }
 
+/// Headers a transport typically adds to a request after the defaults (`host`,
+/// `accept-encoding`).
+const TRANSPORT_HEADERS: usize = 2;
+
 /// Adds to `headers` every one of `defaults` whose name they do not carry; without
 /// `credentials`, only those that are not [credentials](crate::redirect::is_credential) (what
 /// a request may still get once a redirect took it to another origin).
@@ -145,9 +149,18 @@ pub fn add_default_headers(
     defaults: &HeaderMap,
     credentials: bool,
 ) -> Result<(), MaxSizeReached> {
-    if headers.is_empty() && credentials {
-        // NOTE: cloning copies the whole table at once instead of hashing each name again.
-        headers.clone_from(defaults);
+    if defaults.is_empty() {
+        return Ok(());
+    }
+    if headers.is_empty() {
+        // NOTE: a new table with room for the headers the transport adds after these: a clone
+        // of `defaults` would be full, and the first of those would allocate it again.
+        headers.try_reserve(defaults.len() + TRANSPORT_HEADERS)?;
+        for (name, value) in defaults {
+            if credentials || !is_credential(name, value) {
+                headers.try_append(name.clone(), value.clone())?;
+            }
+        }
         return Ok(());
     }
     for name in defaults.keys() {

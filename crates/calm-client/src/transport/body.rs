@@ -7,6 +7,7 @@
 use super::BodyError;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::pin::Pin;
@@ -25,6 +26,11 @@ mod imp {
     pub(crate) type Decompress<S> = Decompression<S>;
     pub(crate) type Future<F> = tower_http::decompression::ResponseFuture<F>;
     pub(crate) type Decoded = tower_http::decompression::DecompressionBody<Incoming>;
+
+    /// hyper's body inside `decoded`, which passes it through as it is.
+    pub(crate) fn plain(decoded: Decoded) -> Incoming {
+        decoded.into_inner()
+    }
 
     /// `inner` behind tower-http's decompression, every compiled-in encoding accepted, or
     /// none when `enabled` is false (no `Accept-Encoding` added, every body passed through).
@@ -51,12 +57,17 @@ mod imp {
     pub(crate) type Future<F> = F;
     pub(crate) type Decoded = Incoming;
 
+    pub(crate) fn plain(decoded: Decoded) -> Incoming {
+        decoded
+    }
+
     /// No decoder is compiled in: `inner` as it is.
     pub(crate) fn decompress<S>(inner: S, _enabled: bool) -> Decompress<S> {
         inner
     }
 }
 
+use imp::plain;
 pub(crate) use imp::{decompress, Decoded, Decompress, Future as DecompressFuture};
 
 pin_project! {
@@ -69,12 +80,32 @@ pin_project! {
     /// mid-body) from one that could not be decoded.
     pub struct ResponseBody {
         #[pin]
-        inner: Decoded,
+        inner: Inner,
+    }
+}
+
+pin_project! {
+    #[project = InnerProj]
+    enum Inner {
+        /// Sent without a `Content-Encoding` (nearly every response): hyper's body, with no
+        /// decoder around it.
+        Plain { #[pin] body: Incoming },
+        /// Decoded, or passed through by the decoder; boxed, as a decoder is large and rare.
+        Decoded { body: Pin<Box<Decoded>> },
     }
 }
 
 impl ResponseBody {
-    pub(crate) fn new(inner: Decoded) -> Self {
+    /// `body`, of a response that was `encoded` (came with a `Content-Encoding`) or not.
+    pub(crate) fn new(body: Decoded, encoded: bool) -> Self {
+        let inner = if encoded {
+            Inner::Decoded {
+                body: Box::pin(body),
+            }
+        } else {
+            // NOTE: the decoder passes a body without `Content-Encoding` through as it is.
+            Inner::Plain { body: plain(body) }
+        };
         ResponseBody { inner }
     }
 }
@@ -87,19 +118,28 @@ impl Body for ResponseBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        match ready!(self.project().inner.poll_frame(cx)) {
-            Some(Ok(frame)) => Poll::Ready(Some(Ok(frame))),
-            Some(Err(error)) => Poll::Ready(Some(Err(BodyError::from_body(error)))),
-            None => Poll::Ready(None),
-        }
+        let frame = match self.project().inner.project() {
+            InnerProj::Plain { body } => {
+                ready!(body.poll_frame(cx)).map(|frame| frame.map_err(BodyError::from_body))
+            }
+            InnerProj::Decoded { body } => ready!(body.as_mut().poll_frame(cx))
+                .map(|frame| frame.map_err(BodyError::from_body)),
+        };
+        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Inner::Plain { body } => body.is_end_stream(),
+            Inner::Decoded { body } => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Inner::Plain { body } => body.size_hint(),
+            Inner::Decoded { body } => body.size_hint(),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 use super::body::decompress;
 use super::proxy::{ProxyConfig, ProxyConnector};
-use super::service::{Hyper, Transport};
+use super::service::{Following, Hyper, Transport};
 use super::TransportError;
 use crate::redirect::RedirectPolicy;
 use http_body::Body;
@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::util::Either;
 use tower::BoxError;
-use tower_http::follow_redirect::FollowRedirect;
 
 /// Configures a [`Transport`]; made by [`Transport::builder`]. See the
 /// [module docs](super#defaults) for the defaults.
@@ -367,7 +366,7 @@ impl TransportBuilder {
                 if settings.max_redirects == 0 {
                     Either::Right(hyper)
                 } else {
-                    Either::Left(FollowRedirect::with_policy(hyper, policy))
+                    Either::Left(Following::new(hyper, policy))
                 },
                 settings.decompression,
             ),

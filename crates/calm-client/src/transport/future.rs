@@ -1,10 +1,10 @@
 //! The future of [`Transport`](super::Transport).
 
 use super::body::{DecompressFuture, ResponseBody};
-use super::service::Hyper;
+use super::service::FollowingFuture;
 use super::TransportError;
-use crate::redirect::RedirectPolicy as Redirects;
 use calm_retry::follow_up::FollowUp;
+use http::header::CONTENT_ENCODING;
 use http::uri::{Authority, Scheme};
 use http::Response;
 use http_body::Body;
@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tower::util::future::EitherResponseFuture;
@@ -30,14 +31,18 @@ pin_project! {
         B::Error: Into<BoxError>,
     {
         #[pin]
-        inner: DecompressFuture<Redirecting<B>>,
+        inner: DecompressFuture<Redirecting>,
+        // NOTE: the request body type, kept so the type's name stays as it was.
+        _body: PhantomData<fn(B)>,
     }
 }
 
-type Redirecting<B> = EitherResponseFuture<
-    tower_http::follow_redirect::ResponseFuture<Hyper<B>, B, Redirects>,
-    HyperFuture,
->;
+type Redirecting = EitherResponseFuture<FollowingFuture, HyperFuture>;
+
+/// Marks a response that came with a `Content-Encoding`, whose body the decoder may change;
+/// taken out of the response again before it leaves the transport.
+#[derive(Clone, Copy, Debug)]
+struct Encoded;
 
 impl<B> ResponseFuture<B>
 where
@@ -45,8 +50,11 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    pub(crate) fn new(inner: DecompressFuture<Redirecting<B>>) -> Self {
-        ResponseFuture { inner }
+    pub(crate) fn new(inner: DecompressFuture<Redirecting>) -> Self {
+        ResponseFuture {
+            inner,
+            _body: PhantomData,
+        }
     }
 }
 
@@ -59,8 +67,9 @@ where
     type Output = Result<Response<ResponseBody>, TransportError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let response = ready!(self.project().inner.poll(cx))?;
-        Poll::Ready(Ok(response.map(ResponseBody::new)))
+        let mut response = ready!(self.project().inner.poll(cx))?;
+        let encoded = response.extensions_mut().remove::<Encoded>().is_some();
+        Poll::Ready(Ok(response.map(|body| ResponseBody::new(body, encoded))))
     }
 }
 
@@ -111,6 +120,9 @@ impl Future for HyperFuture {
         let hop = *this.hop;
         Poll::Ready(match result {
             Ok(mut res) => {
+                if res.headers().contains_key(CONTENT_ENCODING) {
+                    res.extensions_mut().insert(Encoded);
+                }
                 if let Some(hop) = hop {
                     res.extensions_mut().insert(FollowUp::new(hop));
                 }

@@ -13,6 +13,8 @@ use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::util::Either;
@@ -26,7 +28,52 @@ pub(crate) type Connector = HttpsConnector<ProxyConnector>;
 // NOTE: without redirects to follow (`max_redirects(0)`, as `calm::Client` builds it: it
 // follows them itself), hyper-util's client is called straight, with no follower's copy of
 // every request.
-pub(crate) type Inner<B> = Decompress<Either<FollowRedirect<Hyper<B>, Redirects>, Hyper<B>>>;
+pub(crate) type Inner<B> = Decompress<Either<Following<B>, Hyper<B>>>;
+
+/// tower-http's redirect follower, its future boxed: inline, the follower's copy of each
+/// request would make the future of every request larger, redirects followed or not, and
+/// every layer above moves it.
+pub(crate) struct Following<B> {
+    inner: FollowRedirect<Hyper<B>, Redirects>,
+}
+
+impl<B> Clone for Following<B> {
+    fn clone(&self) -> Self {
+        Following {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+pub(crate) type FollowingFuture =
+    Pin<Box<dyn Future<Output = Result<Response<Incoming>, TransportError>> + Send>>;
+
+impl<B> Following<B> {
+    pub(crate) fn new(inner: Hyper<B>, policy: Redirects) -> Self {
+        Following {
+            inner: FollowRedirect::with_policy(inner, policy),
+        }
+    }
+}
+
+impl<B> Service<Request<B>> for Following<B>
+where
+    B: Body + Default + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Incoming>;
+    type Error = TransportError;
+    type Future = FollowingFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        Box::pin(self.inner.call(req))
+    }
+}
 
 /// calm's default transport: hyper-util's pooled client over rustls, following redirects;
 /// see the [module docs](super).

@@ -1,0 +1,130 @@
+//! Allocation counts the speed work brought down, so a change that brings one back fails
+//! here rather than only in the `allocations` bench.
+//!
+//! Counted by `allocation-counter`'s global allocator, on the thread that runs the measured
+//! code only: the loopback server runs on a runtime of its own, on another thread, and the
+//! client on a current-thread runtime on the test's thread.
+
+use std::num::NonZeroU32;
+
+use allocation_counter::measure;
+use bytes::Bytes;
+use calm::client::shared::add_default_headers;
+use calm::{BaseUrl, Client, Quota, RetryPolicy};
+use calm_mock::{MockApi, Reply};
+use http::header::{HeaderMap, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, HOST, USER_AGENT};
+use http::{Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::runtime::Runtime;
+use tower::ServiceExt;
+
+/// Requests measured per client, after as many to warm the connection up.
+const REQUESTS: u64 = 200;
+
+#[test]
+fn a_uri_resolved_under_the_base_url_clones_without_allocating() {
+    let base = BaseUrl::parse("https://api.example.com/v1/").unwrap();
+    for reference in ["/users", "users/42?page=2", "/search?q=a%20b&sort=-id"] {
+        let uri = base.resolve_str(reference).unwrap();
+        // NOTE: the retry layer's spare copy and the redirect follower's clone every URI.
+        let counted = measure(|| drop(std::hint::black_box(uri.clone())));
+        assert_eq!(counted.count_total, 0, "{reference}");
+    }
+}
+
+#[test]
+fn default_headers_leave_room_for_the_headers_the_transport_adds() {
+    let mut defaults = HeaderMap::new();
+    defaults.insert(USER_AGENT, HeaderValue::from_static("app/1"));
+    defaults.insert(AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+    for credentials in [true, false] {
+        let mut headers = HeaderMap::new();
+        add_default_headers(&mut headers, &defaults, credentials).unwrap();
+        let counted = measure(|| {
+            headers.insert(HOST, HeaderValue::from_static("api.example.com"));
+            headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+        });
+        assert_eq!(counted.count_total, 0, "credentials: {credentials}");
+        assert_eq!(headers[USER_AGENT], "app/1");
+        assert_eq!(headers.contains_key(AUTHORIZATION), credentials);
+    }
+}
+
+#[test]
+fn the_client_allocates_at_most_three_times_more_per_request_than_raw_hyper() {
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let api = server.block_on(MockApi::start());
+    api.script(
+        "/x",
+        std::iter::repeat_n(Reply::ok().body("ok"), 4 * REQUESTS as usize),
+    );
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let raw = raw_allocations(&client_rt, &api.url("/x"));
+    let calm = calm_allocations(&client_rt, &api.base_url());
+    // NOTE: the resolved URI, the boxed stack future and the `RetryInfo` of each response.
+    assert!(
+        calm - raw <= 3.0,
+        "calm::Client: {calm:.2} allocations per request, raw hyper-util: {raw:.2}"
+    );
+    assert!(raw > 5.0, "the raw client was measured: {raw:.2}");
+
+    let _guard = server.enter();
+    drop(api);
+}
+
+/// Allocations per request of hyper-util's legacy client, body read to its end.
+fn raw_allocations(rt: &Runtime, url: &str) -> f64 {
+    let uri: Uri = url.parse().unwrap();
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build::<_, Full<Bytes>>(HttpConnector::new());
+    let send = || {
+        rt.block_on(async {
+            let request = Request::get(uri.clone()).body(Full::default()).unwrap();
+            let response = client.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.into_body().collect().await.unwrap();
+        });
+    };
+    per_request(send)
+}
+
+/// Allocations per request of `calm::Client` (its own transport, a rate limit that does not
+/// bind, the default retries), used as its docs show.
+fn calm_allocations(rt: &Runtime, base: &str) -> f64 {
+    let _guard = rt.enter();
+    let client = Client::builder(base)
+        .rate_limit(Quota::per_second(NonZeroU32::new(1_000_000).unwrap()))
+        .retry(RetryPolicy::default())
+        .build()
+        .unwrap();
+    let send = || {
+        rt.block_on(async {
+            let response = client.get("/x").send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(response.bytes().await.unwrap(), "ok");
+        });
+    };
+    per_request(send)
+}
+
+fn per_request(send: impl Fn()) -> f64 {
+    for _ in 0..REQUESTS {
+        send();
+    }
+    let counted = measure(|| {
+        for _ in 0..REQUESTS {
+            send();
+        }
+    });
+    counted.count_total as f64 / REQUESTS as f64
+}
