@@ -7,7 +7,6 @@ use crate::{Body, Client, Response};
 use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::Method;
 use tokio::time::Instant;
-use tower::ServiceExt;
 
 /// A request being built for a [`Client`]; [`send`](RequestBuilder::send) sends it.
 ///
@@ -51,12 +50,11 @@ impl RequestBuilder {
             .base_url()
             .resolve_str(path)
             .map_err(|e| Error::from_boxed(e.into()).for_request(Some(label())))
-            .and_then(|uri| {
-                http::Request::builder()
-                    .method(method.clone())
-                    .uri(uri)
-                    .body(Body::empty())
-                    .map_err(|e| Error::new(ErrorKind::Builder, e).for_request(Some(label())))
+            .map(|uri| {
+                let mut request = http::Request::new(Body::empty());
+                *request.method_mut() = method;
+                *request.uri_mut() = uri;
+                request
             });
         RequestBuilder { client, request }
     }
@@ -356,7 +354,9 @@ impl RequestBuilder {
         };
         let label = RequestLabel::new(request.method().clone(), request.uri().clone());
         let started = Instant::now();
-        match self.client.oneshot(request).await {
+        // NOTE: resolved under the base URL when the builder was made (`query` keeps it
+        // there), so the session's check is not made twice.
+        match self.client.send_resolved(request).await {
             Ok(response) => Ok(Response::new(response, label)),
             Err(error) => Err(Error::from_boxed(error)
                 .for_request(Some(label))

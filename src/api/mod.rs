@@ -172,6 +172,13 @@ impl Client {
         self.shared.recorder.refused();
     }
 
+    /// Sends `request`, whose URI a [`RequestBuilder`] resolved under the base URL already,
+    /// through the stack (what `Service::call` does after resolving it).
+    pub(crate) fn send_resolved(&self, request: Request<Body>) -> ResponseFuture {
+        self.shared.recorder.request();
+        ResponseFuture::send(request, Arc::clone(&self.shared))
+    }
+
     /// A request with any method.
     pub fn request(&self, method: Method, path: impl AsRef<str>) -> RequestBuilder {
         RequestBuilder::new(self.clone(), method, path.as_ref())

@@ -328,7 +328,7 @@ impl<S> Layer<S> for RateLimitLayer {
     type Service = RateLimit<S>;
 
     fn layer(&self, inner: S) -> RateLimit<S> {
-        RateLimit::from_parts(inner, self.limiter.clone(), self.config.clone())
+        RateLimit::from_parts(inner, self.limiter.clone(), Arc::new(self.config.clone()))
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`RateLimit`]: the service.
 
 use std::mem;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -77,7 +78,8 @@ use crate::{Limiter, Quota, RateLimitLayer};
 pub struct RateLimit<S> {
     inner: S,
     limiter: Limiter,
-    config: Config,
+    // NOTE: behind an `Arc`, as every request's stack holds copies of this service.
+    config: Arc<Config>,
 }
 
 impl<S> RateLimit<S> {
@@ -87,7 +89,7 @@ impl<S> RateLimit<S> {
         tower_layer::Layer::layer(&RateLimitLayer::new(quota), inner)
     }
 
-    pub(crate) fn from_parts(inner: S, limiter: Limiter, config: Config) -> RateLimit<S> {
+    pub(crate) fn from_parts(inner: S, limiter: Limiter, config: Arc<Config>) -> RateLimit<S> {
         RateLimit {
             inner,
             limiter,
@@ -143,7 +145,7 @@ impl<S: Clone> Clone for RateLimit<S> {
         RateLimit::from_parts(
             self.inner.clone(),
             self.limiter.clone(),
-            self.config.clone(),
+            Arc::clone(&self.config),
         )
     }
 }

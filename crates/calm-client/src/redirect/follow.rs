@@ -127,8 +127,9 @@ struct Chain<M, B> {
     /// Redirects still allowed.
     left: usize,
     hop: u32,
-    /// The original request's URI, kept from the first redirect on.
-    origin: Option<Uri>,
+    /// The original request's URI, kept from the first redirect on (boxed: most requests are
+    /// not redirected, and the chain is inline in every request's future).
+    origin: Option<Box<Uri>>,
     left_origin: bool,
     service: M,
 }
@@ -162,7 +163,9 @@ impl<M, B: Default> Chain<M, B> {
         }
         self.left -= 1;
         self.hop += 1;
-        let origin = self.origin.get_or_insert_with(|| self.uri.clone());
+        let origin = self
+            .origin
+            .get_or_insert_with(|| Box::new(self.uri.clone()));
         let same_origin_as_first = same_origin(origin, &location);
         self.left_origin |= !same_origin(&self.uri, &location);
         self.uri = location;

@@ -78,6 +78,9 @@ pin_project! {
     /// An `http_body::Body` with `Data = Bytes` and `Error = `[`BodyError`], whose
     /// [`kind`](BodyError::kind) tells a body that could not be read (the connection failed
     /// mid-body) from one that could not be decoded.
+    ///
+    /// A body sent without `Content-Encoding` is hyper's, read with no decoder in between
+    /// (and `calm::Client` keeps it without boxing it).
     pub struct ResponseBody {
         #[pin]
         inner: Inner,

@@ -97,7 +97,9 @@ where
 /// ```
 pub struct Transport<B = Full<Bytes>> {
     inner: Inner<B>,
-    settings: Settings,
+    // NOTE: behind an `Arc`, as only `Debug` reads them: every request's stack holds copies
+    // of its transport, which stay small.
+    settings: Arc<Settings>,
     proxies: Option<Arc<Proxies>>,
 }
 
@@ -116,7 +118,7 @@ impl<B> Transport<B> {
     ) -> Self {
         Transport {
             inner,
-            settings,
+            settings: Arc::new(settings),
             proxies,
         }
     }
@@ -126,7 +128,7 @@ impl<B> Clone for Transport<B> {
     fn clone(&self) -> Self {
         Transport {
             inner: self.inner.clone(),
-            settings: self.settings,
+            settings: Arc::clone(&self.settings),
             proxies: self.proxies.clone(),
         }
     }
