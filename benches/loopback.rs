@@ -50,7 +50,10 @@
 //!   calm's spans costs.
 //!
 //! For what each layer costs per call without the network, see the `per_call` and
-//! `allocations` benches and `benches/instructions.sh`.
+//! `allocations` benches and `benches/instructions.sh`. For figures of this very path that do
+//! not move with the machine's load: `benches/loopback_instructions.sh` counts the
+//! instructions of this bench's client thread per request under callgrind, and the
+//! `allocations` bench the allocations per request over loopback.
 //!
 //! Each measurement is preceded by a warm-up in the same mode. Variants are interleaved: every
 //! round runs each mode once for each variant, rotating the order from round to round so no
