@@ -44,7 +44,8 @@ pub(crate) struct RequestTimeout(pub(crate) Duration);
 impl RequestBuilder {
     pub(crate) fn new(client: Client, method: Method, path: &str) -> Self {
         // NOTE: resolved here because `http::Uri` cannot hold a relative path such as
-        // `users/42`; the session layer then accepts the absolute URI as it is.
+        // `users/42`; `send` then skips the session's check (no builder method changes the
+        // scheme, authority or path: `query` rebuilds the query only).
         let label = || RequestLabel::unresolved(method.clone(), path);
         let request = client
             .base_url()
@@ -356,6 +357,7 @@ impl RequestBuilder {
         let started = Instant::now();
         // NOTE: resolved under the base URL when the builder was made (`query` keeps it
         // there), so the session's check is not made twice.
+        debug_assert!(self.client.base_url().resolve(request.uri()).is_ok());
         match self.client.send_resolved(request).await {
             Ok(response) => Ok(Response::new(response, label)),
             Err(error) => Err(Error::from_boxed(error)

@@ -69,16 +69,17 @@ where
     type Output = Result<Response<Body>, BoxError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let OneRequestProj::Ready { layers, request } = self.as_mut().project() {
-            ready!(layers.poll_ready(cx))?;
-            let request = request.take().expect("a request is sent once");
-            let future = layers.call(request);
-            self.as_mut()
-                .project_replace(OneRequest::Calling { future });
-        }
-        match self.project() {
-            OneRequestProj::Calling { future } => future.poll(cx),
-            OneRequestProj::Ready { .. } => unreachable!("made the call just above"),
+        loop {
+            match self.as_mut().project() {
+                OneRequestProj::Ready { layers, request } => {
+                    ready!(layers.poll_ready(cx))?;
+                    let request = request.take().expect("a request is sent once");
+                    let future = layers.call(request);
+                    self.as_mut()
+                        .project_replace(OneRequest::Calling { future });
+                }
+                OneRequestProj::Calling { future } => return future.poll(cx),
+            }
         }
     }
 }

@@ -5,6 +5,9 @@
 //! code only: the loopback server runs on a runtime of its own, on another thread, and the
 //! client on a current-thread runtime on the test's thread.
 
+#[path = "../../benches/support/raw_client.rs"]
+mod raw_client;
+
 use std::num::NonZeroU32;
 
 use allocation_counter::measure;
@@ -15,13 +18,16 @@ use calm_mock::{MockApi, Reply};
 use http::header::{HeaderMap, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, HOST, USER_AGENT};
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
 
 /// Requests measured per client, after as many to warm the connection up.
 const REQUESTS: u64 = 200;
+
+/// Allocations per request of the `metrics` feature with no recorder installed: the keys and
+/// labels of the request's duration, active-request gauge (up and down), attempt counter and
+/// rate-limiter wait, and the host name they carry.
+const METRICS_ALLOCATIONS: f64 = 13.0;
 
 #[test]
 fn a_uri_resolved_under_the_base_url_clones_without_allocating() {
@@ -71,9 +77,17 @@ fn the_client_allocates_at_most_three_times_more_per_request_than_raw_hyper() {
 
     let raw = raw_allocations(&client_rt, &api.url("/x"));
     let calm = calm_allocations(&client_rt, &api.base_url());
-    // NOTE: the resolved URI, the boxed stack future and the `RetryInfo` of each response.
+    // NOTE: the resolved URI, the boxed stack future and the `RetryInfo` of each response;
+    // the tenth is room for a rare allocation of the pool or the timer within the window,
+    // not for a fourth per request. With the `metrics` feature, the `metrics` macros build
+    // the keys and labels of each request's metrics even when no recorder is installed.
+    let allowed = if cfg!(feature = "metrics") {
+        3.1 + METRICS_ALLOCATIONS
+    } else {
+        3.1
+    };
     assert!(
-        calm - raw <= 3.0,
+        calm - raw <= allowed,
         "calm::Client: {calm:.2} allocations per request, raw hyper-util: {raw:.2}"
     );
     assert!(raw > 5.0, "the raw client was measured: {raw:.2}");
@@ -82,11 +96,11 @@ fn the_client_allocates_at_most_three_times_more_per_request_than_raw_hyper() {
     drop(api);
 }
 
-/// Allocations per request of hyper-util's legacy client, body read to its end.
+/// Allocations per request of hyper-util's legacy client (with the settings of calm's
+/// transport), body read to its end.
 fn raw_allocations(rt: &Runtime, url: &str) -> f64 {
     let uri: Uri = url.parse().unwrap();
-    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .build::<_, Full<Bytes>>(HttpConnector::new());
+    let client = raw_client::raw_client::<Full<Bytes>>();
     let send = || {
         rt.block_on(async {
             let request = Request::get(uri.clone()).body(Full::default()).unwrap();

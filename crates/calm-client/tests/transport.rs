@@ -362,7 +362,6 @@ fn configuration_mistakes_surface_at_build() {
 #[test]
 fn transport_and_its_future_are_send_and_sync() {
     fn send_sync<T: Send + Sync>(_: &T) {}
-    fn send<T: Send>(_: &T) {}
     let transport = transport();
     send_sync(&transport);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -371,10 +370,16 @@ fn transport_and_its_future_are_send_and_sync() {
         .unwrap();
     let _guard = runtime.enter();
     let future = transport.clone().oneshot(get("http://127.0.0.1:9/"));
-    send(&future);
+    send_sync(&future);
     let mut transport = transport;
     let future = tower::Service::call(&mut transport, get("http://127.0.0.1:9/"));
-    send(&future);
+    send_sync(&future);
+    // Without redirects to follow too.
+    let mut direct = Transport::builder().max_redirects(0).build().unwrap();
+    send_sync(&tower::Service::call(
+        &mut direct,
+        get("http://127.0.0.1:9/"),
+    ));
 }
 
 #[tokio::test]

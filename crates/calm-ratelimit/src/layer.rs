@@ -65,7 +65,8 @@ pub const DEFAULT_MAX_PAUSE: Duration = Duration::from_secs(60);
 #[must_use]
 pub struct RateLimitLayer {
     limiter: Limiter,
-    config: Config,
+    // NOTE: shared with every service the layer makes, which every request's stack copies.
+    config: Arc<Config>,
 }
 
 #[derive(Clone, Debug)]
@@ -111,13 +112,13 @@ impl RateLimitLayer {
     pub fn from_limiter(limiter: Limiter) -> RateLimitLayer {
         RateLimitLayer {
             limiter,
-            config: Config {
+            config: Arc::new(Config {
                 max_wait: None,
                 server_hints: false,
                 max_pause: DEFAULT_MAX_PAUSE,
                 clock: WallClock::system(),
                 host: None,
-            },
+            }),
         }
     }
 
@@ -150,7 +151,7 @@ impl RateLimitLayer {
     /// # }
     /// ```
     pub fn max_wait(mut self, max_wait: Duration) -> RateLimitLayer {
-        self.config.max_wait = Some(max_wait);
+        Arc::make_mut(&mut self.config).max_wait = Some(max_wait);
         self
     }
 
@@ -193,7 +194,7 @@ impl RateLimitLayer {
     /// # }
     /// ```
     pub fn server_hints(mut self, enabled: bool) -> RateLimitLayer {
-        self.config.server_hints = enabled;
+        Arc::make_mut(&mut self.config).server_hints = enabled;
         self
     }
 
@@ -226,7 +227,7 @@ impl RateLimitLayer {
     /// # }
     /// ```
     pub fn max_pause(mut self, max_pause: Duration) -> RateLimitLayer {
-        self.config.max_pause = max_pause;
+        Arc::make_mut(&mut self.config).max_pause = max_pause;
         self
     }
 
@@ -261,7 +262,7 @@ impl RateLimitLayer {
     /// # }
     /// ```
     pub fn wall_clock(mut self, clock: WallClock) -> RateLimitLayer {
-        self.config.clock = clock;
+        Arc::make_mut(&mut self.config).clock = clock;
         self
     }
 
@@ -285,7 +286,7 @@ impl RateLimitLayer {
     /// assert_eq!(layer.host_name(), Some("api.example.com:8443"));
     /// ```
     pub fn host(mut self, host: impl AsRef<str>) -> RateLimitLayer {
-        self.config.host = Some(Arc::from(bare_host(host.as_ref())));
+        Arc::make_mut(&mut self.config).host = Some(Arc::from(bare_host(host.as_ref())));
         self
     }
 
@@ -328,7 +329,7 @@ impl<S> Layer<S> for RateLimitLayer {
     type Service = RateLimit<S>;
 
     fn layer(&self, inner: S) -> RateLimit<S> {
-        RateLimit::from_parts(inner, self.limiter.clone(), Arc::new(self.config.clone()))
+        RateLimit::from_parts(inner, self.limiter.clone(), Arc::clone(&self.config))
     }
 }
 

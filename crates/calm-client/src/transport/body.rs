@@ -32,6 +32,9 @@ mod imp {
         decoded.into_inner()
     }
 
+    /// A body may be decoded.
+    pub(crate) const DECODES: bool = true;
+
     /// `inner` behind tower-http's decompression, every compiled-in encoding accepted, or
     /// none when `enabled` is false (no `Accept-Encoding` added, every body passed through).
     pub(crate) fn decompress<S>(inner: S, enabled: bool) -> Decompress<S> {
@@ -61,14 +64,17 @@ mod imp {
         decoded
     }
 
+    /// No decoder: every body is hyper's as it came.
+    pub(crate) const DECODES: bool = false;
+
     /// No decoder is compiled in: `inner` as it is.
     pub(crate) fn decompress<S>(inner: S, _enabled: bool) -> Decompress<S> {
         inner
     }
 }
 
-use imp::plain;
 pub(crate) use imp::{decompress, Decoded, Decompress, Future as DecompressFuture};
+use imp::{plain, DECODES};
 
 pin_project! {
     /// The response body of [`Transport`](super::Transport): the bytes the server sent,
@@ -93,7 +99,8 @@ pin_project! {
         /// Sent without a `Content-Encoding` (nearly every response): hyper's body, with no
         /// decoder around it.
         Plain { #[pin] body: Incoming },
-        /// Decoded, or passed through by the decoder; boxed, as a decoder is large and rare.
+        /// Sent with a `Content-Encoding`: decoded, or passed through by the decoder (an
+        /// encoding it was not asked for); boxed, as a decoder is large and rare.
         Decoded { body: Pin<Box<Decoded>> },
     }
 }
@@ -101,7 +108,7 @@ pin_project! {
 impl ResponseBody {
     /// `body`, of a response that was `encoded` (came with a `Content-Encoding`) or not.
     pub(crate) fn new(body: Decoded, encoded: bool) -> Self {
-        let inner = if encoded {
+        let inner = if encoded && DECODES {
             Inner::Decoded {
                 body: Box::pin(body),
             }

@@ -17,6 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use sync_wrapper::SyncFuture;
 use tower::util::Either;
 use tower::BoxError;
 use tower_http::follow_redirect::FollowRedirect;
@@ -45,8 +46,9 @@ impl<B> Clone for Following<B> {
     }
 }
 
+// NOTE: `SyncFuture` keeps the transport's future `Sync`, as tower-http's was inline.
 pub(crate) type FollowingFuture =
-    Pin<Box<dyn Future<Output = Result<Response<Incoming>, TransportError>> + Send>>;
+    SyncFuture<Pin<Box<dyn Future<Output = Result<Response<Incoming>, TransportError>> + Send>>>;
 
 impl<B> Following<B> {
     pub(crate) fn new(inner: Hyper<B>, policy: Redirects) -> Self {
@@ -71,7 +73,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        Box::pin(self.inner.call(req))
+        SyncFuture::new(Box::pin(self.inner.call(req)))
     }
 }
 
