@@ -59,7 +59,7 @@ fn default_headers_leave_room_for_the_headers_the_transport_adds() {
 }
 
 #[test]
-fn the_client_allocates_at_most_three_times_more_per_request_than_raw_hyper() {
+fn the_client_makes_at_most_three_allocations_per_request_more_than_raw_hyper() {
     let server = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
