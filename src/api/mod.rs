@@ -172,8 +172,8 @@ impl Client {
         self.shared.recorder.refused();
     }
 
-    /// Sends `request`, whose URI a [`RequestBuilder`] resolved under the base URL already,
-    /// through the stack (what `Service::call` does after resolving it).
+    /// Sends `request`, whose URI is resolved under the base URL already (by `Service::call`
+    /// or a [`RequestBuilder`]), through the stack.
     pub(crate) fn send_resolved(&self, request: Request<Body>) -> ResponseFuture {
         self.shared.recorder.request();
         ResponseFuture::send(request, Arc::clone(&self.shared))
@@ -229,19 +229,17 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> ResponseFuture {
-        let shared = &self.shared;
-        shared.recorder.request();
         let mut request = request.map(Into::into);
         // NOTE: only the URI: the default headers are added at the bottom of the stack, per
         // hop (see `hops`).
-        match shared.session.base_url().resolve(request.uri()) {
+        match self.base_url().resolve(request.uri()) {
             Ok(uri) => *request.uri_mut() = uri,
             Err(refused) => {
-                shared.recorder.refused();
+                self.record_refused();
                 return ResponseFuture::refused(refused.into());
             }
         }
-        ResponseFuture::send(request, Arc::clone(shared))
+        self.send_resolved(request)
     }
 }
 
