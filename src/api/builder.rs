@@ -1,6 +1,6 @@
 //! [`ClientBuilder`]: configuration of a [`Client`] and the assembly of its stack.
 
-use super::future::AttemptCount;
+use super::attempts::CountAttempts;
 use super::hops::HopLimit;
 use super::{Client, Shared, Stack};
 use crate::error::{sources, BuildError, BuildErrorKind};
@@ -368,11 +368,6 @@ impl ClientBuilder {
         });
 
         let recorder = Arc::new(Recorder::default());
-        let on_attempt = Arc::clone(&recorder);
-        let transport = ServiceBuilder::new()
-            .map_response(|response: Response<ResBody>| response.map(Body::from_response))
-            .map_err(Into::into)
-            .service(transport);
         // NOTE: hops are paced below the redirect follower, through the same limiter; the
         // response they end with is read for hints once, by the layer above.
         let hop_limit = rate_limit_layer
@@ -381,16 +376,11 @@ impl ClientBuilder {
         let defaults = Arc::new(session.default_headers().clone());
         let hops = HopLimit::new(transport, defaults, hop_limit, Arc::clone(&recorder));
         let stack = ServiceBuilder::new()
-            .map_err(BoxError::from)
             .layer(retry_layer)
             .option_layer(rate_limit_layer)
             .option_layer(self.max_in_flight.map(ConcurrencyLimitLayer::new))
-            .map_request(AttemptCount::count)
             // NOTE: above the per-attempt timeout, so an attempt that timed out still counts.
-            .map_result(move |result: Result<Response<Body>, BoxError>| {
-                on_attempt.attempt(result.as_ref().ok().map(Response::status));
-                result
-            })
+            .layer_fn(|inner| CountAttempts::new(inner, Arc::clone(&recorder)))
             .option_layer(self.attempt_timeout.map(TimeoutLayer::new))
             .layer(FollowRedirectLayer::new(self.max_redirects.unwrap_or(10)))
             .service(hops);

@@ -38,12 +38,9 @@ pub struct ResponseFuture {
 pub(crate) struct AttemptCount(Arc<AtomicU32>);
 
 impl AttemptCount {
-    /// Counts an attempt of `request`, if it is counted.
-    pub(crate) fn count(request: Request<Body>) -> Request<Body> {
-        if let Some(count) = request.extensions().get::<AttemptCount>() {
-            count.0.fetch_add(1, Ordering::Relaxed);
-        }
-        request
+    /// Counts one more attempt.
+    pub(crate) fn add_one(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
     }
 
     fn get(&self) -> u32 {

@@ -2,6 +2,7 @@
 
 use crate::stats::Recorder;
 use crate::Body;
+use bytes::Bytes;
 use calm_client::redirect::RedirectHop;
 use calm_client::shared::add_default_headers;
 use calm_ratelimit::hints::OtherOrigin;
@@ -50,17 +51,20 @@ impl<S> HopLimit<S> {
 
 impl<S, R> Service<Request<Body>> for HopLimit<S>
 where
-    S: Service<Request<Body>, Response = Response<R>, Error = BoxError> + Clone,
+    S: Service<Request<Body>, Response = Response<R>> + Clone,
+    S::Error: Into<BoxError>,
     RateLimit<S>: Service<Request<Body>, Response = Response<R>, Error = BoxError>,
+    R: http_body::Body<Data = Bytes> + Send + 'static,
+    R::Error: Into<BoxError>,
 {
-    type Response = Response<R>;
+    type Response = Response<Body>;
     type Error = BoxError;
     // NOTE: a paced hop is boxed: it holds a whole request and a transport, and inline it
     // would grow the future of every request, hop or not, that the stack moves around.
     type Future = HopFuture<S::Future, Pin<Box<Oneshot<RateLimit<S>, Request<Body>>>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
@@ -103,31 +107,38 @@ pin_project! {
     }
 }
 
-impl<D, P, R> Future for HopFuture<D, P>
+// NOTE: the transport's body and errors are turned into calm's here rather than by `MapResponse`
+// and `MapErr` layers, whose futures would wrap every request's and move every response twice
+// more.
+impl<D, P, R, E> Future for HopFuture<D, P>
 where
-    D: Future<Output = Result<Response<R>, BoxError>>,
+    D: Future<Output = Result<Response<R>, E>>,
+    E: Into<BoxError>,
     P: Future<Output = Result<Response<R>, BoxError>>,
+    R: http_body::Body<Data = Bytes> + Send + 'static,
+    R::Error: Into<BoxError>,
 {
-    type Output = Result<Response<R>, BoxError>;
+    type Output = Result<Response<Body>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
+        let result = match self.project() {
             HopProj::Direct {
                 future,
                 other_origin,
             } => {
-                let mut result = ready!(future.poll(cx));
+                let mut result = ready!(future.poll(cx)).map_err(Into::into);
                 if let (Ok(response), true) = (&mut result, *other_origin) {
                     // NOTE: another server's Retry-After or quota headers say nothing about
                     // the API's quota: the rate limiter above must not read them.
                     response.extensions_mut().insert(OtherOrigin);
                 }
-                Poll::Ready(result)
+                result
             }
-            HopProj::Paced { future } => future.poll(cx),
-            HopProj::Failed { error } => Poll::Ready(Err(error
+            HopProj::Paced { future } => ready!(future.poll(cx)),
+            HopProj::Failed { error } => Err(error
                 .take()
-                .unwrap_or_else(|| "HopFuture polled after completion".into()))),
-        }
+                .unwrap_or_else(|| "HopFuture polled after completion".into())),
+        };
+        Poll::Ready(result.map(|response| response.map(Body::from_response)))
     }
 }

@@ -1,5 +1,6 @@
 //! [`Client`] and [`ClientBuilder`]: the three layers composed for one base URL.
 
+mod attempts;
 mod builder;
 mod future;
 mod hops;

@@ -30,7 +30,8 @@ pub(crate) struct Stack {
 impl Stack {
     pub(crate) fn new<S>(layers: S) -> Stack
     where
-        S: Service<Request<Body>, Response = Response<Body>, Error = BoxError>,
+        S: Service<Request<Body>, Response = Response<Body>>,
+        S::Error: Into<BoxError>,
         S: Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
     {
@@ -62,9 +63,12 @@ pin_project! {
     }
 }
 
+// NOTE: the errors are boxed here rather than by a `MapErr` layer, whose future would wrap
+// every request's and move every response once more.
 impl<S> Future for OneRequest<S, S::Future>
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError>,
+    S: Service<Request<Body>, Response = Response<Body>>,
+    S::Error: Into<BoxError>,
 {
     type Output = Result<Response<Body>, BoxError>;
 
@@ -72,13 +76,15 @@ where
         loop {
             match self.as_mut().project() {
                 OneRequestProj::Ready { layers, request } => {
-                    ready!(layers.poll_ready(cx))?;
+                    ready!(layers.poll_ready(cx)).map_err(Into::into)?;
                     let request = request.take().expect("a request is sent once");
                     let future = layers.call(request);
                     self.as_mut()
                         .project_replace(OneRequest::Calling { future });
                 }
-                OneRequestProj::Calling { future } => return future.poll(cx),
+                OneRequestProj::Calling { future } => {
+                    return future.poll(cx).map_err(Into::into);
+                }
             }
         }
     }

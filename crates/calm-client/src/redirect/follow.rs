@@ -22,7 +22,7 @@ use tower::BoxError;
 use tower_service::Service;
 
 use super::policy::{drop_credentials, same_origin};
-use super::{MarkHops, RedirectHop};
+use super::{MarkHopsFuture, RedirectHop};
 
 /// Follows redirects as one request; made by [`FollowRedirectLayer`](super::FollowRedirectLayer).
 ///
@@ -30,16 +30,13 @@ use super::{MarkHops, RedirectHop};
 /// service `Clone` (each hop is sent through a clone).
 #[derive(Clone)]
 pub struct FollowRedirect<S> {
-    inner: MarkHops<S>,
+    inner: S,
     max: usize,
 }
 
 impl<S> FollowRedirect<S> {
     pub(crate) fn new(inner: S, max: usize) -> Self {
-        FollowRedirect {
-            inner: MarkHops::new(inner),
-            max,
-        }
+        FollowRedirect { inner, max }
     }
 
     /// The most redirects followed in a row.
@@ -50,7 +47,7 @@ impl<S> FollowRedirect<S> {
 
     /// The inner service.
     pub fn get_ref(&self) -> &S {
-        self.inner.get_ref()
+        &self.inner
     }
 }
 
@@ -71,10 +68,10 @@ where
 {
     type Response = Response<R>;
     type Error = BoxError;
-    type Future = ResponseFuture<MarkHops<S>, B>;
+    type Future = ResponseFuture<S, B>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
@@ -116,8 +113,8 @@ where
     }
 }
 
-/// What a request keeps to follow a redirect; `M` is the service each hop goes through.
-struct Chain<M, B> {
+/// What a request keeps to follow a redirect; each hop goes through a clone of `service`.
+struct Chain<S, B> {
     method: Method,
     uri: Uri,
     version: Version,
@@ -131,10 +128,10 @@ struct Chain<M, B> {
     /// not redirected, and the chain is inline in every request's future).
     origin: Option<Box<Uri>>,
     left_origin: bool,
-    service: M,
+    service: S,
 }
 
-impl<M, B: Default> Chain<M, B> {
+impl<S, B: Default> Chain<S, B> {
     /// The request to send after `res`, if it is a redirect this chain follows.
     fn next<R>(&mut self, res: &Response<R>) -> Option<Request<B>> {
         match res.status() {
@@ -208,39 +205,43 @@ fn resolve(location: &str, base: &Uri) -> Option<Uri> {
 }
 
 pin_project! {
-    /// The future of [`FollowRedirect`]; `M` is the service each request goes through.
+    /// The future of [`FollowRedirect`] over the service `S`.
     #[must_use = "futures do nothing unless polled"]
-    pub struct ResponseFuture<M, B>
+    pub struct ResponseFuture<S, B>
     where
-        M: Service<Request<B>>,
+        S: Service<Request<B>>,
     {
         #[pin]
-        state: State<M, B>,
-        chain: Option<Chain<M, B>>,
+        state: State<S, B>,
+        chain: Option<Chain<S, B>>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<M, B>
+    enum State<S, B>
     where
-        M: Service<Request<B>>,
+        S: Service<Request<B>>,
     {
+        // NOTE: the request itself goes to `S` straight: only a hop's outcome is marked, and
+        // a wrapper around every request's future would move every response
+        // once more.
         First {
             #[pin]
-            future: M::Future,
+            future: S::Future,
         },
         // NOTE: boxed: only a redirect gets here, and inline it would grow every request's
         // future by a whole request and a service.
         Hop {
-            future: Pin<Box<Oneshot<M, Request<B>>>>,
+            future: Pin<Box<MarkHopsFuture<Oneshot<S, Request<B>>>>>,
         },
     }
 }
 
-impl<M, B, R> Future for ResponseFuture<M, B>
+impl<S, B, R> Future for ResponseFuture<S, B>
 where
-    M: Service<Request<B>, Response = Response<R>, Error = BoxError> + Clone,
+    S: Service<Request<B>, Response = Response<R>> + Clone,
+    S::Error: Into<BoxError>,
     B: Default,
 {
     type Output = Result<Response<R>, BoxError>;
@@ -249,7 +250,7 @@ where
         let mut this = self.project();
         loop {
             let res = match this.state.as_mut().project() {
-                StateProj::First { future } => ready!(future.poll(cx))?,
+                StateProj::First { future } => ready!(future.poll(cx)).map_err(Into::into)?,
                 StateProj::Hop { future } => ready!(future.as_mut().poll(cx))?,
             };
             let Some(chain) = this.chain.as_mut() else {
@@ -258,17 +259,17 @@ where
             let Some(req) = chain.next(&res) else {
                 return Poll::Ready(Ok(res));
             };
-            let service = chain.service.clone();
+            let hop = MarkHopsFuture::new(Oneshot::new(chain.service.clone(), req), chain.hop);
             this.state.set(State::Hop {
-                future: Box::pin(Oneshot::new(service, req)),
+                future: Box::pin(hop),
             });
         }
     }
 }
 
-impl<M, B> fmt::Debug for ResponseFuture<M, B>
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
 where
-    M: Service<Request<B>>,
+    S: Service<Request<B>>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let hop = self.chain.as_ref().map_or(0, |chain| chain.hop);

@@ -8,7 +8,8 @@
 //! `Authorization`, `Cookie`, `Proxy-Authorization` and every header marked sensitive are
 //! dropped (for the rest of the chain, not only that hop). It is calm's own [`FollowRedirect`]
 //! rather than tower-http's, so that a request that is not redirected costs little: it
-//! keeps the request's head, and clones the inner service only for a hop. (For tower-http's
+//! keeps the request's head and the service that sent it, and builds (and boxes) a hop's
+//! future only when there is a hop. (For tower-http's
 //! follower, [`RedirectPolicy`] is its policy.)
 //!
 //! Every follow-up request carries a [`RedirectHop`] in its extensions (which hop, and whether
@@ -214,6 +215,16 @@ where
         MarkHopsFuture {
             inner: self.inner.call(req),
             hop,
+        }
+    }
+}
+
+impl<F> MarkHopsFuture<F> {
+    /// Marks what `inner`, the future of hop number `hop`, comes back with.
+    pub(crate) fn new(inner: F, hop: u32) -> Self {
+        MarkHopsFuture {
+            inner,
+            hop: Some(hop),
         }
     }
 }
