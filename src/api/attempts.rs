@@ -1,5 +1,4 @@
-//! [`CountAttempts`]: every attempt below the retry layer, counted for the client's
-//! statistics and for the request's time limit.
+//! [`Attempts`]: one attempt below the retry layer — counted, limited in time, recorded.
 
 use super::future::AttemptCount;
 use crate::stats::Recorder;
@@ -9,25 +8,37 @@ use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::{sleep, Sleep};
+use tower::timeout::error::Elapsed;
 use tower::{BoxError, Service};
 
-/// Counts each attempt as it starts (in the request's [`AttemptCount`], when it has one) and
-/// records it with its status once it ends, a timed-out attempt included (this layer sits
-/// above the per-attempt timeout).
+/// Counts each attempt as it starts (in the request's [`AttemptCount`], when it has one),
+/// cuts it with tower's [`Elapsed`] when it outlasts the client's `attempt_timeout` (to the
+/// response head, like tower's `Timeout`), and records it with its status once it ended, a
+/// timed-out attempt included.
+// NOTE: one layer rather than `MapRequest`, `Timeout` (behind an `Either`, as it is optional)
+// and `MapResult`: each wrapper's future would wrap every request's and move every response
+// once more.
 #[derive(Clone, Debug)]
-pub(crate) struct CountAttempts<S> {
+pub(crate) struct Attempts<S> {
     inner: S,
+    timeout: Option<Duration>,
     recorder: Arc<Recorder>,
 }
 
-impl<S> CountAttempts<S> {
-    pub(crate) fn new(inner: S, recorder: Arc<Recorder>) -> Self {
-        CountAttempts { inner, recorder }
+impl<S> Attempts<S> {
+    pub(crate) fn new(inner: S, timeout: Option<Duration>, recorder: Arc<Recorder>) -> Self {
+        Attempts {
+            inner,
+            timeout,
+            recorder,
+        }
     }
 }
 
-impl<S> Service<Request<Body>> for CountAttempts<S>
+impl<S> Service<Request<Body>> for Attempts<S>
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = BoxError>,
 {
@@ -45,6 +56,7 @@ where
         }
         AttemptFuture {
             inner: self.inner.call(request),
+            sleep: self.timeout.map(sleep),
             recorder: Arc::clone(&self.recorder),
         }
     }
@@ -55,6 +67,8 @@ pin_project! {
     pub(crate) struct AttemptFuture<F> {
         #[pin]
         inner: F,
+        #[pin]
+        sleep: Option<Sleep>,
         recorder: Arc<Recorder>,
     }
 }
@@ -67,7 +81,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let result = ready!(this.inner.poll(cx));
+        let result = match this.inner.poll(cx) {
+            Poll::Ready(result) => result,
+            Poll::Pending => match this.sleep.as_pin_mut().map(|sleep| sleep.poll(cx)) {
+                Some(Poll::Ready(())) => Err(Elapsed::new().into()),
+                Some(Poll::Pending) | None => return Poll::Pending,
+            },
+        };
         this.recorder
             .attempt(result.as_ref().ok().map(Response::status));
         Poll::Ready(result)

@@ -1,6 +1,6 @@
 //! [`ClientBuilder`]: configuration of a [`Client`] and the assembly of its stack.
 
-use super::attempts::CountAttempts;
+use super::attempts::Attempts;
 use super::hops::HopLimit;
 use super::{Client, Shared, Stack};
 use crate::error::{sources, BuildError, BuildErrorKind};
@@ -18,7 +18,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::limit::ConcurrencyLimitLayer;
-use tower::timeout::TimeoutLayer;
 use tower::{BoxError, Layer, Service, ServiceBuilder};
 
 /// Configures a [`Client`]; see [`Client::builder`].
@@ -379,9 +378,7 @@ impl ClientBuilder {
             .layer(retry_layer)
             .option_layer(rate_limit_layer)
             .option_layer(self.max_in_flight.map(ConcurrencyLimitLayer::new))
-            // NOTE: above the per-attempt timeout, so an attempt that timed out still counts.
-            .layer_fn(|inner| CountAttempts::new(inner, Arc::clone(&recorder)))
-            .option_layer(self.attempt_timeout.map(TimeoutLayer::new))
+            .layer_fn(|inner| Attempts::new(inner, self.attempt_timeout, Arc::clone(&recorder)))
             .layer(FollowRedirectLayer::new(self.max_redirects.unwrap_or(10)))
             .service(hops);
 

@@ -37,8 +37,9 @@ pub struct RedirectPolicy {
     left_origin: bool,
     /// Requests sent so far for this request (the original one included).
     requests: u32,
-    /// The origin of the original request, known from the first redirect on.
-    origin: Option<Uri>,
+    /// The origin of the original request, known from the first redirect on (boxed: the
+    /// policy is inline in every copy of the transport, and most requests are not redirected).
+    origin: Option<Box<Uri>>,
     next_same_origin: bool,
 }
 
@@ -69,7 +70,7 @@ impl<B, E> Policy<B, E> for RedirectPolicy {
         if let Action::Follow = action {
             let origin = self
                 .origin
-                .get_or_insert_with(|| attempt.previous().clone());
+                .get_or_insert_with(|| Box::new(attempt.previous().clone()));
             self.next_same_origin = same_origin(origin, attempt.location());
             self.left_origin |= !same_origin(attempt.previous(), attempt.location());
         }
