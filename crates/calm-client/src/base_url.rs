@@ -302,43 +302,17 @@ impl BaseUrl {
         query: Option<&str>,
         rooted: bool,
     ) -> Result<Option<Uri>, ResolveError> {
-        if authority.as_str().contains('@') {
-            return Err(ResolveError::new(
-                ResolveErrorKind::UserInfo,
-                "the absolute URI carries userinfo (`…@`); credentials belong in headers",
-            ));
-        }
-        // NOTE: an `@` in the path may end a password that holds a `/` (`https://u:a/b@h/`):
-        // the message then names neither the authority nor the path.
-        let quiet = path.contains('@');
-        let same = self.same_origin(scheme, authority).map_err(|why| {
-            ResolveError::new(
-                ResolveErrorKind::InvalidPort,
-                if quiet {
-                    format!("the port of the absolute URI {}", why.why())
-                } else {
-                    format!("the port of `{scheme}://{authority}` {}", why.why())
-                },
-            )
-        })?;
-        if !same {
-            let named = if quiet {
-                "the absolute URI's origin".to_owned()
-            } else {
-                format!("`{scheme}://{authority}`")
-            };
-            return Err(ResolveError::new(
-                ResolveErrorKind::ForeignOrigin,
-                format!(
-                    "{named} is not the origin of the base URL `{}`; a request cannot leave \
-                     its base origin",
-                    self.as_str()
-                ),
-            ));
+        // NOTE: the base URL is in normal form, so the same scheme and authority as written
+        // (what a URI built from it, or by the same program, has) is its origin: no port to
+        // parse, no userinfo to look for.
+        let exact =
+            scheme.as_str() == self.scheme() && authority.as_str() == self.authority().as_str();
+        if !exact {
+            self.check_origin(scheme, authority, path)?;
         }
         let base_path = self.path();
         if !within_base_path(path, base_path) {
-            let named = if quiet {
+            let named = if hides_userinfo(path) {
                 "the absolute URI's path".to_owned()
             } else {
                 format!("path `{path}`")
@@ -354,14 +328,54 @@ impl BaseUrl {
         self.check_dot_segments(path)?;
         // NOTE: `None` means "already in normal form, use it as it is": a URI this base URL
         // resolved before (a request prepared twice) costs no new allocation.
-        if rooted
-            && scheme.as_str() == self.scheme()
-            && authority.as_str() == self.authority().as_str()
-        {
+        if rooted && exact {
             return Ok(None);
         }
         let path = if path.is_empty() { "/" } else { path };
         self.build("", path, query).map(Some)
+    }
+
+    /// Refuses an absolute URI whose authority carries userinfo, or whose origin is not the
+    /// base origin.
+    fn check_origin(
+        &self,
+        scheme: &Scheme,
+        authority: &Authority,
+        path: &str,
+    ) -> Result<(), ResolveError> {
+        if authority.as_str().contains('@') {
+            return Err(ResolveError::new(
+                ResolveErrorKind::UserInfo,
+                "the absolute URI carries userinfo (`…@`); credentials belong in headers",
+            ));
+        }
+        let quiet = hides_userinfo(path);
+        let same = self.same_origin(scheme, authority).map_err(|why| {
+            ResolveError::new(
+                ResolveErrorKind::InvalidPort,
+                if quiet {
+                    format!("the port of the absolute URI {}", why.why())
+                } else {
+                    format!("the port of `{scheme}://{authority}` {}", why.why())
+                },
+            )
+        })?;
+        if same {
+            return Ok(());
+        }
+        let named = if quiet {
+            "the absolute URI's origin".to_owned()
+        } else {
+            format!("`{scheme}://{authority}`")
+        };
+        Err(ResolveError::new(
+            ResolveErrorKind::ForeignOrigin,
+            format!(
+                "{named} is not the origin of the base URL `{}`; a request cannot leave its \
+                 base origin",
+                self.as_str()
+            ),
+        ))
     }
 
     /// Whether `scheme://authority` is the base origin, with the equivalences the base URL
@@ -564,6 +578,12 @@ pub(crate) fn is_dot_segment(segment: &str) -> bool {
 /// is `base` without its trailing `/`, once both are in canonical form: the escapes of
 /// unreserved characters decoded, the other escapes' hex digits uppercased. `/%76%31/x` and
 /// `/v1/x` are both under `/v1/`.
+/// Whether an `@` in `path` may end a password that holds a `/` (`https://u:a/b@h/`): an
+/// error message then names neither the authority nor the path.
+fn hides_userinfo(path: &str) -> bool {
+    path.contains('@')
+}
+
 fn within_base_path(path: &str, base: &str) -> bool {
     let bare = &base[..base.len() - 1];
     if path.starts_with(base) || path == bare {
