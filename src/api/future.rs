@@ -80,7 +80,10 @@ impl ResponseFuture {
         if let Some(attempts) = &attempts {
             request.extensions_mut().insert(attempts.clone());
         }
-        let future = shared.stack.send(within_deadline(request, ends));
+        if let Some(ends) = ends {
+            within_deadline(&mut request, ends);
+        }
+        let future = shared.stack.send(request);
         ResponseFuture {
             state: State::Sending { future, shared },
             deadline: ends
@@ -101,27 +104,24 @@ impl ResponseFuture {
 
 /// Tells the retry layer the client's deadline, so it never begins a retry (nor a wait) the
 /// deadline would cut short, and returns the last response instead.
-fn within_deadline(mut request: Request<Body>, ends: Option<Instant>) -> Request<Body> {
-    if let Some(ends) = ends {
-        let extensions = request.extensions_mut();
-        // NOTE: a caller's own, earlier deadline stays in force.
-        let deadline = extensions
-            .get::<Deadline>()
-            .map_or(ends, |own| own.instant().min(ends));
-        extensions.insert(Deadline::at(deadline));
-        // NOTE: a place past the deadline is refused at once rather than slept towards; a
-        // caller's own bound relative to each attempt is kept as it is.
-        match extensions.get::<MaxWait>().map(|own| own.deadline()) {
-            None => {
-                extensions.insert(MaxWait::until(deadline));
-            }
-            Some(Some(own)) => {
-                extensions.insert(MaxWait::until(own.min(deadline)));
-            }
-            Some(None) => {}
+fn within_deadline(request: &mut Request<Body>, ends: Instant) {
+    let extensions = request.extensions_mut();
+    // NOTE: a caller's own, earlier deadline stays in force.
+    let deadline = extensions
+        .get::<Deadline>()
+        .map_or(ends, |own| own.instant().min(ends));
+    extensions.insert(Deadline::at(deadline));
+    // NOTE: a place past the deadline is refused at once rather than slept towards; a
+    // caller's own bound relative to each attempt is kept as it is.
+    match extensions.get::<MaxWait>().map(|own| own.deadline()) {
+        None => {
+            extensions.insert(MaxWait::until(deadline));
         }
+        Some(Some(own)) => {
+            extensions.insert(MaxWait::until(own.min(deadline)));
+        }
+        Some(None) => {}
     }
-    request
 }
 
 /// A refusal by the rate limiter whose bound was the request's time limit is the limit

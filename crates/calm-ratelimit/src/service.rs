@@ -140,13 +140,15 @@ impl<S> RateLimit<S> {
     }
 }
 
+// NOTE: a struct literal, not `from_parts`: the inner clone is built in place rather than
+// passed by value and moved (every request clones the stack below the retry layer).
 impl<S: Clone> Clone for RateLimit<S> {
     fn clone(&self) -> Self {
-        RateLimit::from_parts(
-            self.inner.clone(),
-            self.limiter.clone(),
-            Arc::clone(&self.config),
-        )
+        RateLimit {
+            inner: self.inner.clone(),
+            limiter: self.limiter.clone(),
+            config: Arc::clone(&self.config),
+        }
     }
 }
 
