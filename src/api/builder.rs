@@ -223,9 +223,10 @@ impl ClientBuilder {
         self
     }
 
-    /// A time limit for each attempt (tower's `Timeout`), until its response head, not
-    /// counting time spent waiting for the rate limiter. An attempt that runs out is an error
-    /// the retry policy may retry.
+    /// A time limit for each attempt, until its response head (redirect hops included), not
+    /// counting time spent waiting for the rate limiter. An attempt that runs out fails with
+    /// tower's [`Elapsed`](tower::timeout::error::Elapsed), an error the retry policy may
+    /// retry.
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = Some(timeout);
         self

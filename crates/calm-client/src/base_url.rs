@@ -574,16 +574,16 @@ pub(crate) fn is_dot_segment(segment: &str) -> bool {
     }
 }
 
-/// Whether the request path `path` is under `base` (a canonical base path ending in `/`), or
-/// is `base` without its trailing `/`, once both are in canonical form: the escapes of
-/// unreserved characters decoded, the other escapes' hex digits uppercased. `/%76%31/x` and
-/// `/v1/x` are both under `/v1/`.
 /// Whether an `@` in `path` may end a password that holds a `/` (`https://u:a/b@h/`): an
 /// error message then names neither the authority nor the path.
 fn hides_userinfo(path: &str) -> bool {
     path.contains('@')
 }
 
+/// Whether the request path `path` is under `base` (a canonical base path ending in `/`), or
+/// is `base` without its trailing `/`, once both are in canonical form: the escapes of
+/// unreserved characters decoded, the other escapes' hex digits uppercased. `/%76%31/x` and
+/// `/v1/x` are both under `/v1/`.
 fn within_base_path(path: &str, base: &str) -> bool {
     let bare = &base[..base.len() - 1];
     if path.starts_with(base) || path == bare {

@@ -261,3 +261,55 @@ async fn a_hop_goes_through_the_service_that_sent_the_request() {
         .unwrap();
     assert_eq!(res.status(), 200, "the hop saw the first call");
 }
+
+/// A service that answers every request with a redirect to `/next`, and whose readiness fails
+/// once it has been called: the hop's `poll_ready` fails after the request went out.
+#[derive(Clone)]
+struct ClosesAfterOneCall {
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl tower::Service<Request<String>> for ClosesAfterOneCall {
+    type Response = Response<String>;
+    type Error = tower::BoxError;
+    type Future = std::future::Ready<Result<Response<String>, tower::BoxError>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), tower::BoxError>> {
+        let called = self.calls.load(std::sync::atomic::Ordering::SeqCst) > 0;
+        std::task::Poll::Ready(if called {
+            Err("the connection pool closed".into())
+        } else {
+            Ok(())
+        })
+    }
+
+    fn call(&mut self, _req: Request<String>) -> Self::Future {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut res = Response::new(String::new());
+        *res.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+        res.headers_mut()
+            .insert(LOCATION, HeaderValue::from_static("/next"));
+        std::future::ready(Ok(res))
+    }
+}
+
+#[tokio::test]
+async fn a_hop_whose_service_is_not_ready_fails_as_a_follow_up() {
+    let svc = ClosesAfterOneCall {
+        calls: Arc::default(),
+    };
+    let err = FollowRedirectLayer::new(10)
+        .layer(svc)
+        .oneshot(get("http://api.test/"))
+        .await
+        .unwrap_err();
+    // NOTE: the request itself went out, so the retry layer above must not take this for
+    // a request that was never sent.
+    let hop = err
+        .downcast_ref::<calm_retry::follow_up::FollowUpError>()
+        .map(calm_retry::follow_up::FollowUpError::hop);
+    assert_eq!(hop, Some(1), "{err}");
+}

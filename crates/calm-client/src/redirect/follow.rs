@@ -224,8 +224,7 @@ pin_project! {
         S: Service<Request<B>>,
     {
         // NOTE: the request itself goes to `S` straight: only a hop's outcome is marked, and
-        // a wrapper around every request's future would move every response
-        // once more.
+        // a wrapper around every request's future would move every response once more.
         First {
             #[pin]
             future: S::Future,

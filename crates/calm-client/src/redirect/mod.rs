@@ -9,8 +9,8 @@
 //! dropped (for the rest of the chain, not only that hop). It is calm's own [`FollowRedirect`]
 //! rather than tower-http's, so that a request that is not redirected costs little: it
 //! keeps the request's head and the service that sent it, and builds (and boxes) a hop's
-//! future only when there is a hop. (For tower-http's
-//! follower, [`RedirectPolicy`] is its policy.)
+//! future only when there is a hop. (For tower-http's follower, [`RedirectPolicy`] is its
+//! policy.)
 //!
 //! Every follow-up request carries a [`RedirectHop`] in its extensions (which hop, and whether
 //! it goes to the original request's origin), so a layer *below* the redirect follower can
@@ -230,7 +230,7 @@ impl<F> MarkHopsFuture<F> {
 }
 
 pin_project! {
-    /// The response future of [`MarkHops`].
+    /// The response future of [`MarkHops`], and of each hop a [`FollowRedirect`] sends.
     #[must_use = "futures do nothing unless polled"]
     pub struct MarkHopsFuture<F> {
         #[pin]
