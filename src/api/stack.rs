@@ -2,6 +2,8 @@
 //! of its own.
 
 use crate::Body;
+use calm_retry::future::ResponseFuture;
+use calm_retry::Retry;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -28,7 +30,7 @@ pub(crate) struct Stack {
 }
 
 impl Stack {
-    pub(crate) fn new<S>(layers: S) -> Stack
+    pub(crate) fn new<S>(layers: Retry<S>) -> Stack
     where
         S: Service<Request<Body>, Response = Response<Body>>,
         S::Error: Into<BoxError>,
@@ -38,7 +40,7 @@ impl Stack {
         Stack {
             send: Arc::new(move |request| {
                 Box::pin(OneRequest::Ready {
-                    layers: layers.clone(),
+                    layers: Some(layers.clone()),
                     request: Some(request),
                 })
             }),
@@ -54,20 +56,21 @@ impl Stack {
 pin_project! {
     /// One request through its copy of the layers.
     // NOTE: an enum, so the copy of the layers and the future they make share the box's
-    // room: the copy is dropped once it made the call.
+    // room. The copy is consumed by the call (`Retry::call_owned`): the retry layer keeps
+    // what is below it for the retries without cloning it.
     #[project = OneRequestProj]
     #[project_replace = OneRequestReplace]
     enum OneRequest<S, F> {
-        Ready { layers: S, request: Option<Request<Body>> },
+        Ready { layers: Option<Retry<S>>, request: Option<Request<Body>> },
         Calling { #[pin] future: F },
     }
 }
 
 // NOTE: the errors are boxed here rather than by a `MapErr` layer, whose future would wrap
 // every request's and move every response once more.
-impl<S> Future for OneRequest<S, S::Future>
+impl<S> Future for OneRequest<S, ResponseFuture<S, Body, Body>>
 where
-    S: Service<Request<Body>, Response = Response<Body>>,
+    S: Service<Request<Body>, Response = Response<Body>> + Clone,
     S::Error: Into<BoxError>,
 {
     type Output = Result<Response<Body>, BoxError>;
@@ -76,9 +79,11 @@ where
         loop {
             match self.as_mut().project() {
                 OneRequestProj::Ready { layers, request } => {
-                    ready!(layers.poll_ready(cx)).map_err(Into::into)?;
+                    let ready = layers.as_mut().expect("a request is sent once");
+                    ready!(ready.poll_ready(cx))?;
+                    let layers = layers.take().expect("a request is sent once");
                     let request = request.take().expect("a request is sent once");
-                    let future = layers.call(request);
+                    let future = layers.call_owned(request);
                     self.as_mut()
                         .project_replace(OneRequest::Calling { future });
                 }

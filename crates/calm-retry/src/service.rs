@@ -143,63 +143,148 @@ where
         })
     }
 
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let config = match req.extensions().get::<RetryPolicy>() {
-            None => Arc::clone(&self.config),
-            Some(own) => {
-                if let Err(err) = own.validate() {
-                    return ResponseFuture::failed(RetryError::invalid_policy(err));
-                }
-                let budget = match &own.budget {
-                    BudgetChoice::Layer => self.config.budget.clone(),
-                    BudgetChoice::Disabled => None,
-                    BudgetChoice::Own(budget) => Some(budget.clone()),
-                };
-                Arc::new(Config {
-                    policy: own.clone(),
-                    budget,
-                    trace_url_query: self.config.trace_url_query,
-                })
-            }
-        };
-        if let Some(budget) = &config.budget {
-            budget.deposit();
-        }
-        let request_span = trace::request_span(&req, config.trace_url_query);
-        let attempt_span =
-            trace::attempt_span(&request_span, &req, config.trace_url_query, 0, None);
-        let spans = (request_span, attempt_span);
-        let meter = Meter::start(&req);
-        let policy = &config.policy;
-
-        if policy.max_retries == 0 {
-            // NOTE: no retry can happen, so keep no copy of the request or the service.
-            req.body_mut().limit_replay(0);
-            let idempotent = policy.is_idempotent(&req);
-            let attempts = Attempts::new(None, None, config, idempotent, None);
-            let future = call_in(&spans, &mut self.inner, req);
-            return ResponseFuture::new(future, attempts, spans, meter);
-        }
-
-        req.body_mut().limit_replay(policy.max_replay_bytes);
-        let spare = try_clone_request(&req);
-        let idempotent = policy.is_idempotent(&req);
-        let configured = policy
-            .deadline
-            .and_then(|total| Instant::now().checked_add(total));
-        let requested = req.extensions().get::<Deadline>().map(Deadline::instant);
-        let deadline = match (configured, requested) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        // NOTE: the ready service makes this call and moves into the future for the retries
-        // (where it is polled ready again); the clone left behind is not ready yet.
-        let clone = self.inner.clone();
-        let mut service = std::mem::replace(&mut self.inner, clone);
-        let future = call_in(&spans, &mut service, req);
-        let attempts = Attempts::new(Some(service), spare, config, idempotent, deadline);
-        ResponseFuture::new(future, attempts, spans, meter)
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        start(Arc::clone(&self.config), Borrowed(&mut self.inner), req)
     }
+}
+
+impl<S> Retry<S> {
+    /// Sends `req` as [`call`](Service::call) does, consuming this copy of the service: the
+    /// inner service moves into the response future for the retries, and no clone of it is
+    /// left behind. For a copy of a stack made for one request (as `tower`'s
+    /// [`Oneshot`](tower::util::Oneshot) makes), this saves a clone of everything below.
+    ///
+    /// The service must be ready (its [`poll_ready`](Service::poll_ready) returned
+    /// `Ready(Ok(()))`), as for `call`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use calm_retry::{Retry, RetryInfo, RetryPolicy};
+    /// use http::{Request, Response};
+    /// use tower::{Service, ServiceExt};
+    ///
+    /// let backend = tower::service_fn(|_req: Request<String>| async {
+    ///     Ok::<_, tower::BoxError>(Response::new(String::from("ok")))
+    /// });
+    /// let mut svc = Retry::new(backend, RetryPolicy::default()).unwrap();
+    /// svc.ready().await.unwrap();
+    /// let res = svc.call_owned(Request::new(String::new())).await.unwrap();
+    /// assert_eq!(res.extensions().get::<RetryInfo>().unwrap().attempts(), 1);
+    /// # }
+    /// ```
+    pub fn call_owned<B, R>(self, req: Request<B>) -> ResponseFuture<S, B, R>
+    where
+        S: Service<Request<B>, Response = Response<R>> + Clone,
+        S::Error: Into<BoxError>,
+        B: TryCloneBody,
+        R: Body,
+    {
+        start(self.config, Owned(self.inner), req)
+    }
+}
+
+/// Where the service that sends a request comes from: borrowed from a `Retry` that stays in
+/// use (the future then keeps a ready copy, and a clone stays behind) or owned.
+trait Source<S> {
+    fn service(&mut self) -> &mut S;
+    /// The ready service, for the future to keep for the retries.
+    fn into_service(self) -> S;
+}
+
+struct Borrowed<'a, S>(&'a mut S);
+
+impl<S: Clone> Source<S> for Borrowed<'_, S> {
+    fn service(&mut self) -> &mut S {
+        self.0
+    }
+
+    fn into_service(self) -> S {
+        // NOTE: the ready service made the call and moves into the future for the retries
+        // (where it is polled ready again); the clone left behind is not ready yet.
+        let clone = self.0.clone();
+        std::mem::replace(self.0, clone)
+    }
+}
+
+struct Owned<S>(S);
+
+impl<S> Source<S> for Owned<S> {
+    fn service(&mut self) -> &mut S {
+        &mut self.0
+    }
+
+    fn into_service(self) -> S {
+        self.0
+    }
+}
+
+/// Sends the first attempt of `req` through `source`'s service and returns the future that
+/// drives it and the retries.
+// NOTE: inlined into `call` and `call_owned`, so the future is built in place.
+#[inline(always)]
+fn start<S, B, R>(
+    layer_config: Arc<Config>,
+    mut source: impl Source<S>,
+    mut req: Request<B>,
+) -> ResponseFuture<S, B, R>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+    S::Error: Into<BoxError>,
+    B: TryCloneBody,
+    R: Body,
+{
+    let config = match req.extensions().get::<RetryPolicy>() {
+        None => layer_config,
+        Some(own) => {
+            if let Err(err) = own.validate() {
+                return ResponseFuture::failed(RetryError::invalid_policy(err));
+            }
+            let budget = match &own.budget {
+                BudgetChoice::Layer => layer_config.budget.clone(),
+                BudgetChoice::Disabled => None,
+                BudgetChoice::Own(budget) => Some(budget.clone()),
+            };
+            Arc::new(Config {
+                policy: own.clone(),
+                budget,
+                trace_url_query: layer_config.trace_url_query,
+            })
+        }
+    };
+    if let Some(budget) = &config.budget {
+        budget.deposit();
+    }
+    let request_span = trace::request_span(&req, config.trace_url_query);
+    let attempt_span = trace::attempt_span(&request_span, &req, config.trace_url_query, 0, None);
+    let spans = (request_span, attempt_span);
+    let meter = Meter::start(&req);
+    let policy = &config.policy;
+
+    if policy.max_retries == 0 {
+        // NOTE: no retry can happen, so keep no copy of the request or the service.
+        req.body_mut().limit_replay(0);
+        let idempotent = policy.is_idempotent(&req);
+        let attempts = Attempts::new(None, None, config, idempotent, None);
+        let future = call_in(&spans, source.service(), req);
+        return ResponseFuture::new(future, attempts, spans, meter);
+    }
+
+    req.body_mut().limit_replay(policy.max_replay_bytes);
+    let spare = try_clone_request(&req);
+    let idempotent = policy.is_idempotent(&req);
+    let configured = policy
+        .deadline
+        .and_then(|total| Instant::now().checked_add(total));
+    let requested = req.extensions().get::<Deadline>().map(Deadline::instant);
+    let deadline = match (configured, requested) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let future = call_in(&spans, source.service(), req);
+    let service = source.into_service();
+    let attempts = Attempts::new(Some(service), spare, config, idempotent, deadline);
+    ResponseFuture::new(future, attempts, spans, meter)
 }
 
 /// `service.call(req)` inside the request's and its first attempt's spans, so what the layers
