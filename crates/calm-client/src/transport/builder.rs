@@ -54,6 +54,13 @@ pub(crate) struct Settings {
     decompression: bool,
 }
 
+impl Settings {
+    /// Whether responses are decoded.
+    pub(crate) fn decompression(&self) -> bool {
+        self.decompression
+    }
+}
+
 impl Default for TransportBuilder {
     fn default() -> Self {
         TransportBuilder {
