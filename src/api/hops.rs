@@ -20,7 +20,8 @@ use tower::{BoxError, Service};
 /// Below the redirect follower: a follow-up request to the API's origin goes through the
 /// rate limiter (its readiness driven in the response future, as the hop is only known at
 /// `call`); the original request (paced above the redirect follower) and hops to other
-/// origins (a presigned download URL) go straight to the transport.
+/// origins (a presigned download URL) go straight to the transport. What comes back is
+/// calm's: a [`Body`] and a `BoxError`.
 #[derive(Clone, Debug)]
 pub(crate) struct HopLimit<S> {
     inner: S,

@@ -59,20 +59,20 @@ use tower::{BoxError, Service};
 ///
 /// # Order
 ///
-/// Outermost first: the session ([`SharedClientLayer`]: resolve the URI) → the request's `timeout`
-/// → `Retry` → `RateLimit` → `ConcurrencyLimit` → each attempt (counted, and cut by
+/// Outermost first: the session ([`SharedClientLayer`]: resolve the URI) → the request's
+/// `timeout` → `Retry` → `RateLimit` → `ConcurrencyLimit` → each attempt (counted, and cut by
 /// `attempt_timeout`) → redirects
 /// ([`FollowRedirectLayer`](crate::client::redirect::FollowRedirectLayer)) → each hop (the
 /// session's default headers, which a request's own headers override; after a hop to another
-/// origin, no default credentials) → transport. The default headers go in last so that the retry
-/// layer's and the redirect follower's copies of each request stay small. Retry sits outside the
-/// rate limiter so every retry pays for its place like a first try; the per-attempt timeout sits
-/// inside it so time spent queueing for a place is not counted against an attempt; the concurrency
-/// limit sits inside the rate limiter, which takes a place only once the layers below are ready, so
-/// a place is never spent waiting for an in-flight slot. Redirects are followed inside the attempt
-/// (the retry layer sees the chain as one request, and once a hop went out the request counts as
-/// sent), and every hop to the API's origin takes its own place in the same rate limiter; a hop to
-/// another origin does not spend the API's quota.
+/// origin, no default credentials) → transport. The default headers go in last so that the
+/// retry layer's and the redirect follower's copies of each request stay small. Retry sits
+/// outside the rate limiter so every retry pays for its place like a first try; the per-attempt
+/// timeout sits inside it so time spent queueing for a place is not counted against an attempt;
+/// the concurrency limit sits inside the rate limiter, which takes a place only once the layers
+/// below are ready, so a place is never spent waiting for an in-flight slot. Redirects are
+/// followed inside the attempt (the retry layer sees the chain as one request, and once a hop
+/// went out the request counts as sent), and every hop to the API's origin takes its own place
+/// in the same rate limiter; a hop to another origin does not spend the API's quota.
 ///
 /// # Readiness
 ///

@@ -151,8 +151,8 @@ where
 impl<S> Retry<S> {
     /// Sends `req` as [`call`](Service::call) does, consuming this copy of the service: the
     /// inner service moves into the response future for the retries, and no clone of it is
-    /// left behind. For a copy of a stack made for one request (as `tower`'s
-    /// [`Oneshot`](tower::util::Oneshot) makes), this saves a clone of everything below.
+    /// left behind. For a copy of a stack made for one request, this saves a clone of
+    /// everything below.
     ///
     /// The service must be ready (its [`poll_ready`](Service::poll_ready) returned
     /// `Ready(Ok(()))`), as for `call`.
@@ -201,7 +201,8 @@ impl<S: Clone> Source<S> for Borrowed<'_, S> {
 
     fn into_service(self) -> S {
         // NOTE: the ready service made the call and moves into the future for the retries
-        // (where it is polled ready again); the clone left behind is not ready yet.
+        // (where it is polled ready again). A clone taken after the call, as tower's `Retry`
+        // takes its own, stays behind: not ready yet, polled ready before its next call.
         let clone = self.0.clone();
         std::mem::replace(self.0, clone)
     }
