@@ -806,3 +806,21 @@ async fn types_are_clone_send_sync() {
     send(&fut);
     let _ = format!("{fut:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn call_owned_retries_like_call() {
+    let t0 = Instant::now();
+    let (mut svc, mut handle) = service(urllib3_policy());
+    svc.ready().await.unwrap();
+    let call = tokio::spawn(svc.call_owned(request(Method::GET)));
+    let replies = [status(503).into(), status(503).into(), status(200).into()];
+    let seen = serve(&mut handle, t0, replies).await;
+    let res = call.await.unwrap().unwrap();
+
+    assert_eq!(at(&seen), [0, 0, 2].map(secs));
+    assert!(seen.iter().all(|s| s.body == "payload"));
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(info(&res).attempts(), 3);
+    assert_eq!(info(&res).stop_reason(), &StopReason::Succeeded);
+    assert_no_more_requests(&mut handle);
+}
