@@ -76,6 +76,8 @@ pub(crate) struct Config {
     pub(crate) max_pause: Duration,
     pub(crate) clock: WallClock,
     pub(crate) host: Option<Arc<str>>,
+    /// `host` without its port: the `server.address` of the layer's metrics, made once.
+    pub(crate) address: Option<Arc<str>>,
 }
 
 impl RateLimitLayer {
@@ -118,6 +120,7 @@ impl RateLimitLayer {
                 max_pause: DEFAULT_MAX_PAUSE,
                 clock: WallClock::system(),
                 host: None,
+                address: None,
             }),
         }
     }
@@ -286,7 +289,10 @@ impl RateLimitLayer {
     /// assert_eq!(layer.host_name(), Some("api.example.com:8443"));
     /// ```
     pub fn host(mut self, host: impl AsRef<str>) -> RateLimitLayer {
-        Arc::make_mut(&mut self.config).host = Some(Arc::from(bare_host(host.as_ref())));
+        let host = bare_host(host.as_ref());
+        let config = Arc::make_mut(&mut self.config);
+        config.host = Some(Arc::from(host));
+        config.address = Some(Arc::from(host_only(host)));
         self
     }
 
@@ -330,6 +336,15 @@ impl<S> Layer<S> for RateLimitLayer {
 
     fn layer(&self, inner: S) -> RateLimit<S> {
         RateLimit::from_parts(inner, self.limiter.clone(), Arc::clone(&self.config))
+    }
+}
+
+/// `host[:port]` without its port, as OpenTelemetry's `server.address` (and the retry layer's
+/// metric label) has it.
+pub(crate) fn host_only(host_port: &str) -> String {
+    match host_port.parse::<http::uri::Authority>() {
+        Ok(authority) => authority.host().to_owned(),
+        Err(_) => host_port.to_owned(),
     }
 }
 

@@ -46,16 +46,19 @@ mod enabled {
     use metrics::{counter, gauge, histogram, SharedString};
 
     use super::names;
+    use crate::layer::host_only;
 
     /// The `server.address` label of a request's metrics.
     #[derive(Clone, Debug)]
     pub(crate) struct Address(SharedString);
 
     impl Address {
+        /// The `configured` address (the layer's host without its port), or the request's
+        /// host; shared, so the labels that copy it do not allocate.
         pub(crate) fn of<B>(configured: Option<&Arc<str>>, req: &Request<B>) -> Address {
             let host = match configured {
-                Some(host) => host_only(host),
-                None => req.uri().host().unwrap_or("").to_owned(),
+                Some(address) => Arc::clone(address),
+                None => Arc::from(req.uri().host().unwrap_or("")),
             };
             Address(SharedString::from(host))
         }
@@ -102,15 +105,6 @@ mod enabled {
     pub(crate) fn learned(host: &dyn fmt::Display, rate: f64) {
         let address = host_only(&host.to_string());
         gauge!(names::LEARNED_RATE, "server.address" => address).set(rate);
-    }
-
-    /// `host[:port]` without its port, as OpenTelemetry's `server.address` (and the retry
-    /// layer's label) has it.
-    fn host_only(host_port: &str) -> String {
-        match host_port.parse::<http::uri::Authority>() {
-            Ok(authority) => authority.host().to_owned(),
-            Err(_) => host_port.to_owned(),
-        }
     }
 }
 

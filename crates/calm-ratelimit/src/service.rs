@@ -177,7 +177,7 @@ where
             clock: self.config.clock,
             host: Host::of(self.config.host.as_ref(), &req),
         });
-        let address = Address::of(self.config.host.as_ref(), &req);
+        let address = Address::of(self.config.address.as_ref(), &req);
         let mut waiter = Waiter::default();
         // NOTE: the noop waker is replaced by the task's at the future's first poll.
         match waiter.reserve(&self.limiter, bound, Waker::noop()) {

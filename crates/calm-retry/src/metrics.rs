@@ -40,6 +40,8 @@ pub(crate) use disabled::Meter;
 
 #[cfg(feature = "metrics")]
 mod enabled {
+    use std::sync::Arc;
+
     use http::{Request, StatusCode};
     use metrics::{counter, gauge, histogram, SharedString};
     use tokio::time::Instant;
@@ -62,7 +64,8 @@ mod enabled {
     impl Meter {
         pub(crate) fn start<B>(req: &Request<B>) -> Meter {
             let method = method(req.method());
-            let address = SharedString::from(req.uri().host().unwrap_or("").to_owned());
+            // NOTE: shared, so that each label copying it does not allocate.
+            let address = SharedString::from(Arc::<str>::from(req.uri().host().unwrap_or("")));
             gauge!(names::ACTIVE_REQUESTS, "http.request.method" => method.clone(), "server.address" => address.clone())
                 .increment(1.0);
             Meter {
