@@ -20,9 +20,7 @@ use std::task::{ready, Context, Poll};
     feature = "deflate"
 ))]
 mod imp {
-    use http::HeaderValue;
     use hyper::body::Incoming;
-    use std::sync::OnceLock;
     use tower_http::decompression::Decompression;
 
     pub(crate) type Decompress<S> = Decompression<S>;
@@ -36,29 +34,6 @@ mod imp {
 
     /// A body may be decoded.
     pub(crate) const DECODES: bool = true;
-
-    /// The `Accept-Encoding` of every compiled-in encoding, in tower-http's order: built
-    /// once, so the transport sets it on each request with a copy of a static value (left to
-    /// tower-http, it is checked byte by byte again on every request).
-    pub(crate) fn accept_encoding() -> Option<HeaderValue> {
-        static ACCEPT: OnceLock<HeaderValue> = OnceLock::new();
-        let value = ACCEPT.get_or_init(|| {
-            let names = [
-                (cfg!(feature = "zstd"), "zstd"),
-                (cfg!(feature = "gzip"), "gzip"),
-                (cfg!(feature = "deflate"), "deflate"),
-                (cfg!(feature = "brotli"), "br"),
-            ];
-            let list: Vec<&str> = names
-                .iter()
-                .filter(|(on, _)| *on)
-                .map(|(_, name)| *name)
-                .collect();
-            // NOTE: leaked once per process, so that every copy is a static one.
-            HeaderValue::from_static(Box::leak(list.join(",").into_boxed_str()))
-        });
-        Some(value.clone())
-    }
 
     /// `inner` behind tower-http's decompression, every compiled-in encoding accepted, or
     /// none when `enabled` is false (no `Accept-Encoding` added, every body passed through).
@@ -96,16 +71,9 @@ mod imp {
     pub(crate) fn decompress<S>(inner: S, _enabled: bool) -> Decompress<S> {
         inner
     }
-
-    /// No decoder, so no encoding is accepted.
-    pub(crate) fn accept_encoding() -> Option<http::HeaderValue> {
-        None
-    }
 }
 
-pub(crate) use imp::{
-    accept_encoding, decompress, Decoded, Decompress, Future as DecompressFuture,
-};
+pub(crate) use imp::{decompress, Decoded, Decompress, Future as DecompressFuture};
 use imp::{plain, DECODES};
 
 pin_project! {

@@ -54,13 +54,6 @@ pub(crate) struct Settings {
     decompression: bool,
 }
 
-impl Settings {
-    /// Whether responses are decoded.
-    pub(crate) fn decompression(&self) -> bool {
-        self.decompression
-    }
-}
-
 impl Default for TransportBuilder {
     fn default() -> Self {
         TransportBuilder {

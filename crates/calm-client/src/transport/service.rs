@@ -1,11 +1,11 @@
-use super::body::{accept_encoding, Decompress, ResponseBody};
+use super::body::{Decompress, ResponseBody};
 use super::builder::{Settings, TransportBuilder};
 use super::future::{HyperFuture, ResponseFuture};
 use super::proxy::{Proxies, ProxyConnector};
 use super::TransportError;
 use crate::redirect::{RedirectHop, RedirectPolicy as Redirects};
 use bytes::Bytes;
-use http::header::{Entry, ACCEPT_ENCODING, PROXY_AUTHORIZATION};
+use http::header::PROXY_AUTHORIZATION;
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::Full;
@@ -99,8 +99,6 @@ where
 /// ```
 pub struct Transport<B = Full<Bytes>> {
     inner: Inner<B>,
-    /// Whether responses are decoded, so every request says which encodings it accepts.
-    decodes: bool,
     // NOTE: behind an `Arc`, as only `Debug` reads them: every request's stack holds copies
     // of its transport, which stay small.
     settings: Arc<Settings>,
@@ -122,7 +120,6 @@ impl<B> Transport<B> {
     ) -> Self {
         Transport {
             inner,
-            decodes: settings.decompression(),
             settings: Arc::new(settings),
             proxies,
         }
@@ -133,7 +130,6 @@ impl<B> Clone for Transport<B> {
     fn clone(&self) -> Self {
         Transport {
             inner: self.inner.clone(),
-            decodes: self.decodes,
             settings: Arc::clone(&self.settings),
             proxies: self.proxies.clone(),
         }
@@ -163,15 +159,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        if self.decodes {
-            // NOTE: what tower-http's decoder below would add, from a value built once.
-            if let Entry::Vacant(entry) = req.headers_mut().entry(ACCEPT_ENCODING) {
-                if let Some(accept) = accept_encoding() {
-                    entry.insert(accept);
-                }
-            }
-        }
+    fn call(&mut self, req: Request<B>) -> Self::Future {
         ResponseFuture::new(self.inner.call(req))
     }
 }
