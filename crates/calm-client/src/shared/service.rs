@@ -114,9 +114,11 @@ pub(crate) fn prepare<B>(
     Ok(())
 }
 
-/// Headers a transport typically adds to a request after the defaults (`host`,
-/// `accept-encoding`).
-const TRANSPORT_HEADERS: usize = 2;
+/// Room a transport typically needs in a request's headers after the defaults: `host` and
+/// `accept-encoding`, and one slot more, as hyper-util's client makes room for a `host` before
+/// it looks whether the request already has one (its `entry`) — a full table would be
+/// allocated again right there.
+const TRANSPORT_HEADERS: usize = 3;
 
 /// Adds to `headers` every one of `defaults` whose name they do not carry; without
 /// `credentials`, only those that are not [credentials](crate::redirect::is_credential) (what

@@ -157,6 +157,7 @@ mod body;
 mod builder;
 mod error;
 pub mod future;
+mod host;
 mod proxy;
 mod service;
 

@@ -1,6 +1,7 @@
 use super::body::{Decompress, ResponseBody};
 use super::builder::{Settings, TransportBuilder};
 use super::future::{HyperFuture, ResponseFuture};
+use super::host::add_host;
 use super::proxy::{Proxies, ProxyConnector};
 use super::TransportError;
 use crate::redirect::{RedirectHop, RedirectPolicy as Redirects};
@@ -224,6 +225,7 @@ where
             // tunnelled (`https`) or direct one gets no credentials of the proxy from here.
             req.headers_mut().entry(PROXY_AUTHORIZATION).or_insert(auth);
         }
+        add_host(&mut req);
         HyperFuture::new(self.inner.client.request(req), scheme, authority, hop)
     }
 }
