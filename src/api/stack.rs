@@ -59,7 +59,6 @@ pin_project! {
     // room. The copy is consumed by the call (`Retry::call_owned`): the retry layer keeps
     // what is below it for the retries without cloning it.
     #[project = OneRequestProj]
-    #[project_replace = OneRequestReplace]
     enum OneRequest<S, F> {
         Ready { layers: Option<Retry<S>>, request: Option<Request<Body>> },
         Calling { #[pin] future: F },
@@ -84,8 +83,7 @@ where
                     let layers = layers.take().expect("a request is sent once");
                     let request = request.take().expect("a request is sent once");
                     let future = layers.call_owned(request);
-                    self.as_mut()
-                        .project_replace(OneRequest::Calling { future });
+                    self.set(OneRequest::Calling { future });
                 }
                 OneRequestProj::Calling { future } => {
                     return future.poll(cx).map_err(Into::into);
