@@ -31,22 +31,30 @@ pub(crate) fn add_host<B>(req: &mut Request<B>) {
 /// zero). `None` otherwise, for hyper-util to work out.
 fn host_value(authority: &Authority) -> Option<HeaderValue> {
     let text = authority.as_str();
-    if text.contains('@') {
-        return None;
+    // NOTE: one pass for the userinfo's `@` and the port's `:`; an IPv6 host is bracketed
+    // and holds colons of its own, so a `]` forgets those.
+    let mut port_colon = None;
+    for (at, byte) in text.bytes().enumerate() {
+        match byte {
+            b'@' => return None,
+            b':' => port_colon = Some(at),
+            b']' => port_colon = None,
+            _ => {}
+        }
     }
-    // NOTE: an IPv6 host is bracketed and holds colons of its own.
-    let host_end = match text.strip_prefix('[') {
-        Some(_) => text.find(']')? + 1,
-        None => text.find(':').unwrap_or(text.len()),
-    };
-    let (host, port) = text.split_at(host_end);
-    let value = match port.strip_prefix(':') {
-        None if port.is_empty() => text,
-        Some("80") => host,
-        Some(digits) if !digits.starts_with('0') && digits.parse::<u16>().is_ok() => text,
-        _ => return None,
+    let value = match port_colon.map(|at| text.split_at(at)) {
+        None => text,
+        Some((host, ":80")) => host,
+        Some((_, port)) if is_written_as_its_number(&port[1..]) => text,
+        Some(_) => return None,
     };
     HeaderValue::from_str(value).ok()
+}
+
+/// Whether `digits` is a port as hyper-util writes it back: a number up to 65535, no leading
+/// zero.
+fn is_written_as_its_number(digits: &str) -> bool {
+    !digits.starts_with('0') && digits.parse::<u16>().is_ok()
 }
 
 #[cfg(test)]
