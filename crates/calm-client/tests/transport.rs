@@ -148,6 +148,13 @@ async fn a_redirect_to_another_origin_drops_authorization() {
     );
     // Non-credential headers still go along.
     assert_eq!(landed[0].headers["x-team"], "calm");
+    // Each hop names its own server, once.
+    assert_eq!(
+        api.requests()[0].headers[header::HOST],
+        api.addr().to_string()
+    );
+    assert_eq!(landed[0].headers.get_all(header::HOST).iter().count(), 1);
+    assert_eq!(landed[0].headers[header::HOST], other.addr().to_string());
 
     // On the same origin, credentials stay.
     let (response, _) = send(&client, get("/same")).await.unwrap();

@@ -67,6 +67,9 @@ async fn a_hop_to_another_origin_spends_no_place() {
     let sent = api.requests()[0].at;
     let hop = &storage.requests()[0];
     assert!(hop.headers.get("authorization").is_none());
+    assert_eq!(api.requests()[0].headers["host"], api.addr().to_string());
+    assert_eq!(hop.headers.get_all("host").iter().count(), 1);
+    assert_eq!(hop.headers["host"], storage.addr().to_string());
     // One place taken: the next one is free within the quota's one interval. Had the hop
     // waited for a place of its own, it would have taken the second one.
     let snapshot = client.limiter_snapshot().unwrap();
