@@ -16,7 +16,7 @@ use calm::client::shared::add_default_headers;
 use calm::{BaseUrl, Client, Quota, RetryPolicy};
 use calm_mock::{MockApi, Reply};
 use http::header::{
-    HeaderMap, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, HOST, USER_AGENT,
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, HOST, USER_AGENT,
 };
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
@@ -51,8 +51,12 @@ fn default_headers_leave_room_for_the_headers_the_transport_adds() {
         for name in &names[..count] {
             defaults.insert(name.clone(), HeaderValue::from_static("x"));
         }
-        for credentials in [true, false] {
+        for (credentials, own) in [(true, 0), (false, 0), (true, 3), (false, 3)] {
             let mut headers = HeaderMap::new();
+            for n in 0..own {
+                let name = HeaderName::try_from(format!("x-own-{n}")).unwrap();
+                headers.insert(name, HeaderValue::from_static("y"));
+            }
             add_default_headers(&mut headers, &defaults, credentials).unwrap();
             let counted = measure(|| {
                 headers.insert(HOST, HeaderValue::from_static("api.example.com"));
@@ -65,7 +69,7 @@ fn default_headers_leave_room_for_the_headers_the_transport_adds() {
             });
             assert_eq!(
                 counted.count_total, 0,
-                "{count} defaults, credentials: {credentials}"
+                "{count} defaults, {own} own headers, credentials: {credentials}"
             );
             assert_eq!(headers[USER_AGENT], "x");
             assert_eq!(headers[HOST], "api.example.com");

@@ -154,10 +154,10 @@ pub fn add_default_headers(
     if defaults.is_empty() {
         return Ok(());
     }
+    // NOTE: room, in one go, for these and the headers the transport adds after them: a clone
+    // of `defaults` would be full, and a table grown header by header is copied each time.
+    headers.try_reserve(defaults.len() + TRANSPORT_HEADERS)?;
     if headers.is_empty() {
-        // NOTE: a new table with room for the headers the transport adds after these: a clone
-        // of `defaults` would be full, and the first of those would allocate it again.
-        headers.try_reserve(defaults.len() + TRANSPORT_HEADERS)?;
         for (name, value) in defaults {
             if credentials || !is_credential(name, value) {
                 headers.try_append(name.clone(), value.clone())?;
