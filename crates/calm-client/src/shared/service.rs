@@ -124,9 +124,14 @@ const TRANSPORT_HEADERS: usize = 3;
 /// `credentials`, only those that are not [credentials](crate::redirect::is_credential) (what
 /// a request may still get once a redirect took it to another origin).
 ///
+/// The table is first given room for all of `defaults` and the three headers a transport
+/// typically adds after them (`host`, `accept-encoding`, and the slot hyper-util's client
+/// reserves before it looks for a `host`), so it is not grown again on the way out.
+///
 /// # Errors
 ///
-/// [`MaxSizeReached`] when the headers would overflow; some defaults may have been added.
+/// [`MaxSizeReached`] when the headers, with that room, would overflow; some defaults may
+/// have been added.
 ///
 /// ```
 /// use calm_client::shared::add_default_headers;
