@@ -36,9 +36,10 @@ fn host_value(authority: &Authority) -> Option<HeaderValue> {
     }
     // NOTE: the host as `Authority::host` reads it: an IPv6 literal up to its `]`, any other
     // host up to the first `:`.
-    let host_end = match text.starts_with('[') {
-        true => text.find(']')? + 1,
-        false => text.find(':').unwrap_or(text.len()),
+    let host_end = if text.starts_with('[') {
+        text.find(']')? + 1
+    } else {
+        text.find(':').unwrap_or(text.len())
     };
     let (host, rest) = text.split_at(host_end);
     let value = match rest {
